@@ -1,0 +1,48 @@
+#pragma once
+
+// The collector's decision engine. A Policy is compiled once from YAML and is
+// immutable afterwards, so the ingest threads can share one through a
+// shared_ptr<const Policy> and a reload swaps the pointer.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/proto/vagt.pb.h"
+#include "common/result.h"
+
+namespace vagt::collector {
+
+enum class Severity { kInfo, kLow, kMedium, kHigh, kCritical };
+const char* to_string(Severity s) noexcept;
+
+// One finding about one event. An event may have none (allowed) or several.
+struct Finding {
+  std::string rule_id;      // stable id, e.g. "rbac.no_grant"
+  Severity severity = Severity::kMedium;
+  std::string system;       // name of the matched system, empty if none
+  std::string explanation;  // one sentence for the security team, no secrets
+};
+
+struct Decision {
+  bool allowed = true;           // false when any finding is a possible breach
+  std::string system;            // matched system name ("" when unlisted)
+  std::string grant_id;          // the grant that allowed it, if any
+  std::vector<Finding> findings;
+};
+
+class Policy {
+ public:
+  virtual ~Policy() = default;
+  // Hex SHA-256 over the exact bytes of the policy file(s) as loaded.
+  virtual const std::string& digest() const = 0;
+  virtual const std::string& source() const = 0;  // path it was loaded from
+  virtual Decision evaluate(const v1::AccessEvent& event) const = 0;
+};
+
+// Compile a policy file. Errors name file:line and what is wrong; the caller
+// keeps its old policy when this fails.
+Result<std::shared_ptr<const Policy>> load_policy_file(const std::string& path);
+
+}  // namespace vagt::collector

@@ -1,0 +1,110 @@
+#pragma once
+
+// Storage for the collector: one interface, engines in subfolders
+// (store/sqlite now, store/postgres later). Only main() picks an engine.
+// Every call is safe to make from several threads; engines serialise writes.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "collector/policy/policy.h"
+#include "common/proto/vagt.pb.h"
+#include "common/result.h"
+
+namespace vagt::collector {
+
+// Where an agent's chain stands in the store.
+struct ChainState {
+  std::uint64_t next_sequence = 0;      // first sequence not yet stored
+  std::string last_header_sha256;       // raw 32 bytes; empty at genesis
+};
+
+// One decoded event of a batch, with its exact signed bytes and its decision.
+struct EventRecord {
+  v1::AccessEvent event;
+  std::string raw;                      // exact serialized bytes (Merkle leaf)
+  Decision decision;
+};
+
+// A verified batch, to be stored atomically with its events and decisions.
+struct BatchRecord {
+  std::string agent_id;
+  std::uint64_t first_sequence = 0;
+  std::uint32_t count = 0;
+  std::string header;                   // exact signed header bytes
+  std::string header_sha256;            // raw 32 bytes
+  std::string signature;
+  std::string raw_batch;                // the Batch message exactly as received
+  std::string agent_cert_pem;           // certificate that verifies `signature`
+  std::string policy_digest;
+  std::uint64_t received_ns = 0;
+  std::vector<EventRecord> events;
+};
+
+// A problem with what an agent sent (bad signature, chain break, gap, replay,
+// fork, identity mismatch). Stored as a possible breach of kind "integrity".
+struct IntegrityFinding {
+  std::string agent_id;                 // from the certificate
+  std::string rule_id;                  // "integrity.bad_signature", ...
+  Severity severity = Severity::kHigh;
+  std::string explanation;
+  std::string raw_batch;                // the evidence, exactly as received
+  std::string agent_cert_pem;
+  std::uint64_t detected_ns = 0;
+};
+
+enum class AppendStatus { kStored, kDuplicate };
+
+// Query side (vagtctl).
+struct EventFilter {
+  std::optional<std::uint64_t> since_ns, until_ns;
+  std::optional<std::string> agent_id, principal, protocol, system;
+  std::size_t limit = 1000;
+};
+
+struct StoredEvent {
+  std::int64_t id = 0;
+  v1::AccessEvent event;
+  std::string system;
+  bool allowed = true;
+};
+
+struct BreachFilter {
+  std::optional<std::uint64_t> since_ns, until_ns;
+  std::optional<std::string> kind;      // "policy" | "integrity"
+  std::optional<std::string> rule_id, principal, agent_id;
+  std::size_t limit = 1000;
+};
+
+struct StoredBreach {
+  std::int64_t id = 0;
+  std::string kind;                     // "policy" | "integrity"
+  std::string rule_id;
+  Severity severity = Severity::kMedium;
+  std::string status;                   // "open" until triaged
+  std::uint64_t event_time_ns = 0;      // 0 for integrity findings
+  std::uint64_t detected_ns = 0;
+  std::string agent_id;
+  std::optional<std::uint64_t> sequence;
+  std::string principal, realm, protocol, system, src, dst;
+  std::string explanation;
+  std::string policy_digest;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  virtual Result<ChainState> chain_state(const std::string& agent_id) = 0;
+  // Atomic: the batch, its events, decisions and breaches, or nothing.
+  // kDuplicate when this exact header is already stored (an agent resend).
+  virtual Result<AppendStatus> append_batch(const BatchRecord& batch) = 0;
+  virtual Result<void> record_integrity_finding(const IntegrityFinding& finding) = 0;
+
+  virtual Result<std::vector<StoredEvent>> events(const EventFilter& filter) = 0;
+  virtual Result<std::vector<StoredBreach>> breaches(const BreachFilter& filter) = 0;
+};
+
+}  // namespace vagt::collector
