@@ -39,18 +39,25 @@ std::string format_endpoint(const v1::Endpoint& ep) {
 
 const char* outcome_name(v1::Outcome outcome) noexcept {
   switch (outcome) {
-    case v1::OUTCOME_SUCCESS: return "success";
-    case v1::OUTCOME_FAILURE: return "failure";
-    default: return "unknown";
+    case v1::OUTCOME_SUCCESS:
+      return "success";
+    case v1::OUTCOME_FAILURE:
+      return "failure";
+    default:
+      return "unknown";
   }
 }
 
 const char* transport_name(v1::Transport transport) noexcept {
   switch (transport) {
-    case v1::TRANSPORT_TCP: return "tcp";
-    case v1::TRANSPORT_UDP: return "udp";
-    case v1::TRANSPORT_LOCAL: return "local";
-    default: return "unspecified";
+    case v1::TRANSPORT_TCP:
+      return "tcp";
+    case v1::TRANSPORT_UDP:
+      return "udp";
+    case v1::TRANSPORT_LOCAL:
+      return "local";
+    default:
+      return "unspecified";
   }
 }
 
@@ -69,8 +76,8 @@ nlohmann::ordered_json event_to_json(const v1::AccessEvent& e) {
   j["realm"] = e.realm();
   j["action"] = e.action();
   j["resource"] = e.resource();
-  j["patient"] = e.patient().empty() ? nlohmann::ordered_json(nullptr)
-                                     : nlohmann::ordered_json(e.patient());
+  j["patient"] =
+      e.patient().empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(e.patient());
   j["outcome"] = outcome_name(e.outcome());
   j["code"] = e.has_code() ? nlohmann::ordered_json(e.code()) : nlohmann::ordered_json(nullptr);
   // Protobuf maps have no stable order: sort for canonical output.

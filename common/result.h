@@ -14,11 +14,11 @@ enum class ErrorCode {
   kMalformed,        // bytes from outside did not parse
   kTooLarge,         // a size limit was exceeded
   kNotFound,
-  kIo,               // file system or socket failure
-  kCrypto,           // key, certificate, signature
-  kIntegrity,        // a signature, chain or Merkle check failed
-  kRefused,          // the peer or the policy said no
-  kStore,            // database failure
+  kIo,         // file system or socket failure
+  kCrypto,     // key, certificate, signature
+  kIntegrity,  // a signature, chain or Merkle check failed
+  kRefused,    // the peer or the policy said no
+  kStore,      // database failure
   kTimeout,
   kInternal,
 };

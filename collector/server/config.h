@@ -1,0 +1,29 @@
+#pragma once
+
+// /etc/vagt/collector.yaml (docs/operations.md has every key).
+
+#include <string>
+
+#include "collector/server/ingest.h"
+#include "collector/server/server.h"
+#include "common/result.h"
+#include "common/tls.h"
+
+namespace vagt::collector {
+
+struct CollectorConfig {
+  ServerConfig server;
+  IngestLimits limits;
+  tls::Files tls;
+  std::string policy_file = "/etc/vagt/policy.yaml";
+  std::string store_engine = "sqlite";
+  std::string store_path = "/var/lib/vagt/collector.db";
+  unsigned threads = 0;  // 0: one per core
+  std::string log_level = "info";
+};
+
+// Errors name file:line:column. Unknown keys are errors (a typo must not
+// silently leave a default in force).
+Result<CollectorConfig> load_collector_config(const std::string& path);
+
+}  // namespace vagt::collector

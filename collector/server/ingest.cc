@@ -1,0 +1,151 @@
+#include "collector/server/ingest.h"
+
+#include <chrono>
+
+namespace vagt::collector {
+
+std::uint64_t now_ns() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+Ingest::Ingest(Store& store, std::shared_ptr<const Policy> policy, IngestLimits limits,
+               LoggerPtr log)
+    : store_(store), limits_(limits), log_(std::move(log)), policy_(std::move(policy)) {}
+
+bool Ingest::claim(const std::string& agent_id) {
+  std::lock_guard lock(mutex_);
+  return active_.insert(agent_id).second;
+}
+
+void Ingest::release(const std::string& agent_id) {
+  std::lock_guard lock(mutex_);
+  active_.erase(agent_id);
+}
+
+void Ingest::set_policy(std::shared_ptr<const Policy> policy) {
+  std::lock_guard lock(mutex_);
+  policy_ = std::move(policy);
+}
+
+std::shared_ptr<const Policy> Ingest::policy() const {
+  std::lock_guard lock(mutex_);
+  return policy_;
+}
+
+Result<v1::Welcome> Ingest::welcome(const std::string& agent_id) {
+  auto state = store_.chain_state(agent_id);
+  if (!state) return tl::unexpected(state.error());
+  v1::Welcome w;
+  w.set_protocol_version(kProtocolVersion);
+  w.set_next_sequence(state->next_sequence);
+  w.set_last_header_sha256(state->last_header_sha256);
+  w.set_max_frame_bytes(limits_.max_frame_bytes);
+  w.set_max_events_per_batch(limits_.max_events_per_batch);
+  return w;
+}
+
+BatchOutcome Ingest::refuse(const std::string& agent_id, const crypto::Certificate& cert,
+                            const std::string& raw_batch, std::string finding_id,
+                            std::string explanation) {
+  counters_.batches_refused++;
+  counters_.integrity_findings++;
+  log_->warn("refused batch from agent {}: {} ({})", agent_id, finding_id, explanation);
+  IntegrityFinding f;
+  f.agent_id = agent_id;
+  f.rule_id = finding_id;
+  f.severity = Severity::kHigh;
+  f.explanation = explanation;
+  f.raw_batch = raw_batch;
+  f.agent_cert_pem = cert.pem();
+  f.detected_ns = now_ns();
+  if (auto r = store_.record_integrity_finding(f); !r)
+    log_->error("could not record integrity finding {} for agent {}: {}", finding_id, agent_id,
+                r.error().describe());
+  v1::Refusal refusal;
+  refusal.set_code(std::move(finding_id));
+  refusal.set_reason(std::move(explanation));
+  return BatchOutcome{std::nullopt, std::move(refusal)};
+}
+
+BatchOutcome Ingest::on_batch(const std::string& agent_id, const crypto::Certificate& cert,
+                              const v1::Batch& batch, const std::string& raw_batch) {
+  BatchLimits limits;
+  limits.max_events = limits_.max_events_per_batch;
+  BatchCheck check = verify_batch(batch, cert, agent_id, limits);
+  if (check.rejection)
+    return refuse(agent_id, cert, raw_batch, check.rejection->finding_id,
+                  check.rejection->explanation);
+  VerifiedBatch& vb = *check.batch;
+  const v1::BatchHeader& h = vb.header;
+
+  auto state = store_.chain_state(agent_id);
+  if (!state) {
+    log_->error("store: {}", state.error().describe());
+    v1::Refusal r;
+    r.set_code("collector.store_unavailable");
+    r.set_reason("the collector cannot read its store; retry later");
+    return BatchOutcome{std::nullopt, std::move(r)};
+  }
+  const std::string& expected_link =
+      state->last_header_sha256.empty() ? genesis_link() : state->last_header_sha256;
+  if (h.first_sequence() > state->next_sequence)
+    return refuse(agent_id, cert, raw_batch, "integrity.sequence_gap",
+                  "batch starts at sequence " + std::to_string(h.first_sequence()) +
+                      " but the collector holds everything below " +
+                      std::to_string(state->next_sequence) + " only");
+  if (h.first_sequence() == state->next_sequence && h.prev_header_sha256() != expected_link)
+    return refuse(agent_id, cert, raw_batch, "integrity.chain_break",
+                  "batch at sequence " + std::to_string(h.first_sequence()) +
+                      " does not link to the previous stored header");
+
+  const auto policy = this->policy();
+  BatchRecord rec;
+  rec.agent_id = agent_id;
+  rec.first_sequence = h.first_sequence();
+  rec.count = h.count();
+  rec.header = batch.header();
+  rec.header_sha256 = vb.header_sha256;
+  rec.signature = batch.signature();
+  rec.raw_batch = raw_batch;
+  rec.agent_cert_pem = cert.pem();
+  rec.policy_digest = policy->digest();
+  rec.received_ns = now_ns();
+  rec.events.reserve(vb.events.size());
+  std::uint64_t breaches = 0;
+  for (int i = 0; i < batch.events_size(); ++i) {
+    EventRecord er;
+    er.event = std::move(vb.events[static_cast<std::size_t>(i)]);
+    er.raw = batch.events(i);
+    er.decision = policy->evaluate(er.event);
+    breaches += er.decision.findings.size();
+    rec.events.push_back(std::move(er));
+  }
+
+  auto stored = store_.append_batch(rec);
+  if (!stored) {
+    if (stored.error().code == ErrorCode::kIntegrity)
+      return refuse(agent_id, cert, raw_batch, "integrity.fork",
+                    "a different batch is already stored at sequence " +
+                        std::to_string(h.first_sequence()) + ": " + stored.error().message);
+    log_->error("store: {}", stored.error().describe());
+    v1::Refusal r;
+    r.set_code("collector.store_failed");
+    r.set_reason("the collector could not store the batch; it was not acked");
+    return BatchOutcome{std::nullopt, std::move(r)};
+  }
+  if (*stored == AppendStatus::kDuplicate) {
+    counters_.batches_duplicate++;
+  } else {
+    counters_.batches_stored++;
+    counters_.events_stored += h.count();
+    counters_.possible_breaches += breaches;
+  }
+  auto after = store_.chain_state(agent_id);
+  v1::Ack ack;
+  ack.set_next_sequence(after ? after->next_sequence : h.first_sequence() + h.count());
+  return BatchOutcome{std::move(ack), std::nullopt};
+}
+
+}  // namespace vagt::collector

@@ -1,0 +1,62 @@
+#include "common/merkle.h"
+
+#include <gtest/gtest.h>
+
+namespace vagt::merkle {
+namespace {
+
+std::vector<std::string> leaves(std::size_t n) {
+  // RFC 6962 test leaves (certificate-transparency merkle_tree_test): the first
+  // eight inputs are "", 00, 10, 2021, 3031, 40414243, 5051525354555657,
+  // 606162636465666768696a6b6c6d6e6f.
+  static const char* kHex[] = {"",
+                               "00",
+                               "10",
+                               "2021",
+                               "3031",
+                               "40414243",
+                               "5051525354555657",
+                               "606162636465666768696a6b6c6d6e6f"};
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < n; ++i) out.push_back(*crypto::from_hex(kHex[i]));
+  return out;
+}
+
+TEST(Merkle, EmptyTreeIsHashOfNothing) {
+  EXPECT_EQ(crypto::to_hex(root({})),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+TEST(Merkle, KnownRootsFromCertificateTransparency) {
+  // Roots of the first 1..8 leaves, from the CT reference implementation tests.
+  const char* kRoots[] = {"6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+                          "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+                          "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+                          "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+                          "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+                          "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+                          "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+                          "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"};
+  for (std::size_t n = 1; n <= 8; ++n)
+    EXPECT_EQ(crypto::to_hex(root(leaves(n))), kRoots[n - 1]) << n;
+}
+
+TEST(Merkle, InclusionProofsVerifyAndDetectTampering) {
+  for (std::size_t n = 1; n <= 8; ++n) {
+    std::vector<crypto::Sha256> hashes;
+    for (const auto& l : leaves(n)) hashes.push_back(leaf_hash(as_bytes(l)));
+    const auto r = root_of_hashes(hashes);
+    for (std::size_t i = 0; i < n; ++i) {
+      auto proof = inclusion_proof(hashes, i);
+      EXPECT_TRUE(verify_inclusion(hashes[i], i, n, proof, r)) << n << "/" << i;
+      if (n > 1) {
+        EXPECT_FALSE(verify_inclusion(hashes[(i + 1) % n], i, n, proof, r)) << n << "/" << i;
+        proof[0][0] ^= 1;
+        EXPECT_FALSE(verify_inclusion(hashes[i], i, n, proof, r)) << n << "/" << i;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace vagt::merkle
