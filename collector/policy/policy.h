@@ -6,7 +6,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/proto/vagt.pb.h"
@@ -16,6 +18,8 @@ namespace vagt::collector {
 
 enum class Severity { kInfo, kLow, kMedium, kHigh, kCritical };
 const char* to_string(Severity s) noexcept;
+// "info", "low", "medium", "high", "critical" (as to_string writes them).
+std::optional<Severity> severity_from_string(std::string_view s) noexcept;
 
 // One finding about one event. An event may have none (allowed) or several.
 struct Finding {
@@ -44,5 +48,8 @@ class Policy {
 // Compile a policy file. Errors name file:line and what is wrong; the caller
 // keeps its old policy when this fails.
 Result<std::shared_ptr<const Policy>> load_policy_file(const std::string& path);
+// The same from bytes already read; `source` names them in errors and source().
+Result<std::shared_ptr<const Policy>> load_policy_text(std::string_view bytes,
+                                                       const std::string& source);
 
 }  // namespace vagt::collector

@@ -1,0 +1,595 @@
+#include "collector/store/sqlite/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <string_view>
+
+#include "common/event_json.h"
+
+namespace vagt::collector {
+namespace {
+
+constexpr const char* kSchemaV1[] = {
+    R"sql(CREATE TABLE agents (
+  agent_id           TEXT PRIMARY KEY,
+  next_sequence      INTEGER NOT NULL DEFAULT 0,
+  last_header_sha256 BLOB,
+  first_seen_ns      INTEGER NOT NULL,
+  last_seen_ns       INTEGER NOT NULL
+))sql",
+    R"sql(CREATE TABLE batches (
+  id             INTEGER PRIMARY KEY,
+  agent_id       TEXT NOT NULL REFERENCES agents(agent_id),
+  first_sequence INTEGER NOT NULL,
+  count          INTEGER NOT NULL,
+  header         BLOB NOT NULL,
+  header_sha256  BLOB NOT NULL,
+  signature      BLOB NOT NULL,
+  raw_batch      BLOB NOT NULL,
+  agent_cert_pem TEXT NOT NULL,
+  policy_digest  TEXT NOT NULL,
+  received_ns    INTEGER NOT NULL,
+  UNIQUE (agent_id, first_sequence)
+))sql",
+    R"sql(CREATE TABLE events (
+  id        INTEGER PRIMARY KEY,
+  batch_id  INTEGER NOT NULL REFERENCES batches(id),
+  agent_id  TEXT NOT NULL,
+  sequence  INTEGER NOT NULL,
+  time_ns   INTEGER NOT NULL,
+  protocol  TEXT NOT NULL,
+  transport TEXT NOT NULL,
+  src       TEXT NOT NULL,
+  dst       TEXT NOT NULL,
+  principal TEXT NOT NULL,
+  realm     TEXT NOT NULL,
+  action    TEXT NOT NULL,
+  resource  TEXT NOT NULL,
+  patient   TEXT,
+  outcome   TEXT NOT NULL,
+  code      TEXT,
+  detail    TEXT NOT NULL,
+  raw       BLOB NOT NULL,
+  system    TEXT NOT NULL,
+  allowed   INTEGER NOT NULL,
+  grant_id  TEXT,
+  UNIQUE (agent_id, sequence)
+))sql",
+    "CREATE INDEX events_time ON events(time_ns)",
+    "CREATE INDEX events_principal ON events(principal COLLATE NOCASE, time_ns)",
+    "CREATE INDEX events_agent ON events(agent_id, time_ns)",
+    "CREATE INDEX events_system ON events(system, time_ns)",
+    "CREATE INDEX events_patient ON events(patient, time_ns) WHERE patient IS NOT NULL",
+    "CREATE INDEX events_batch ON events(batch_id)",
+    R"sql(CREATE TABLE breaches (
+  id             INTEGER PRIMARY KEY,
+  kind           TEXT NOT NULL CHECK (kind IN ('policy', 'integrity')),
+  rule_id        TEXT NOT NULL,
+  severity       TEXT NOT NULL,
+  status         TEXT NOT NULL DEFAULT 'open',
+  event_id       INTEGER REFERENCES events(id),
+  agent_id       TEXT NOT NULL,
+  sequence       INTEGER,
+  system         TEXT NOT NULL DEFAULT '',
+  detected_ns    INTEGER NOT NULL,
+  explanation    TEXT NOT NULL,
+  policy_digest  TEXT NOT NULL DEFAULT '',
+  evidence       BLOB,
+  agent_cert_pem TEXT
+))sql",
+    "CREATE INDEX breaches_detected ON breaches(detected_ns)",
+    "CREATE INDEX breaches_rule ON breaches(rule_id, detected_ns)",
+    "CREATE INDEX breaches_agent ON breaches(agent_id, detected_ns)",
+    "CREATE INDEX breaches_event ON breaches(event_id)",
+};
+
+constexpr const char* kFindBatch =
+    "SELECT header_sha256 FROM batches WHERE agent_id = ?1 AND first_sequence = ?2";
+constexpr const char* kFindOverlap =
+    "SELECT first_sequence FROM batches WHERE agent_id = ?1 AND first_sequence < ?3 "
+    "AND first_sequence + count > ?2 LIMIT 1";
+constexpr const char* kUpsertAgent =
+    "INSERT INTO agents (agent_id, next_sequence, last_header_sha256, first_seen_ns, "
+    "last_seen_ns) VALUES (?1, 0, NULL, ?2, ?2) ON CONFLICT (agent_id) DO NOTHING";
+constexpr const char* kInsertBatch =
+    "INSERT INTO batches (agent_id, first_sequence, count, header, header_sha256, signature, "
+    "raw_batch, agent_cert_pem, policy_digest, received_ns) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+constexpr const char* kInsertEvent =
+    "INSERT INTO events (batch_id, agent_id, sequence, time_ns, protocol, transport, src, dst, "
+    "principal, realm, action, resource, patient, outcome, code, detail, raw, system, allowed, "
+    "grant_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, "
+    "?17, ?18, ?19, ?20)";
+constexpr const char* kInsertBreach =
+    "INSERT INTO breaches (kind, rule_id, severity, status, event_id, agent_id, sequence, "
+    "system, detected_ns, explanation, policy_digest, evidence, agent_cert_pem) "
+    "VALUES (?1, ?2, ?3, 'open', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+// Right-hand sides see the old row: the chain only moves forward.
+constexpr const char* kAdvanceAgent =
+    "UPDATE agents SET next_sequence = MAX(next_sequence, ?2), "
+    "last_header_sha256 = CASE WHEN ?2 >= next_sequence THEN ?3 ELSE last_header_sha256 END, "
+    "last_seen_ns = ?4 WHERE agent_id = ?1";
+constexpr const char* kChainState =
+    "SELECT next_sequence, last_header_sha256 FROM agents WHERE agent_id = ?1";
+constexpr const char* kSelectEvents =
+    "SELECT id, agent_id, sequence, time_ns, protocol, principal, realm, action, resource, "
+    "patient, outcome, code, raw, system, allowed FROM events "
+    "WHERE (?1 IS NULL OR time_ns >= ?1) AND (?2 IS NULL OR time_ns < ?2) "
+    "AND (?3 IS NULL OR agent_id = ?3) AND (?4 IS NULL OR principal = ?4 COLLATE NOCASE) "
+    "AND (?5 IS NULL OR protocol = ?5) AND (?6 IS NULL OR system = ?6) "
+    "ORDER BY time_ns DESC, id DESC LIMIT ?7";
+constexpr const char* kSelectBreaches =
+    "SELECT b.id, b.kind, b.rule_id, b.severity, b.status, COALESCE(e.time_ns, 0), "
+    "b.detected_ns, b.agent_id, b.sequence, COALESCE(e.principal, ''), COALESCE(e.realm, ''), "
+    "COALESCE(e.protocol, ''), b.system, COALESCE(e.src, ''), COALESCE(e.dst, ''), "
+    "b.explanation, b.policy_digest FROM breaches b LEFT JOIN events e ON e.id = b.event_id "
+    "WHERE (?1 IS NULL OR b.detected_ns >= ?1) AND (?2 IS NULL OR b.detected_ns < ?2) "
+    "AND (?3 IS NULL OR b.kind = ?3) AND (?4 IS NULL OR b.rule_id = ?4) "
+    "AND (?5 IS NULL OR e.principal = ?5 COLLATE NOCASE) AND (?6 IS NULL OR b.agent_id = ?6) "
+    "ORDER BY b.detected_ns DESC, b.id DESC LIMIT ?7";
+
+// A prepared statement, finalized on destruction.
+class Stmt {
+ public:
+  Stmt() = default;
+  explicit Stmt(sqlite3_stmt* s) : s_(s) {}
+  Stmt(Stmt&& o) noexcept : s_(o.s_) { o.s_ = nullptr; }
+  Stmt& operator=(Stmt&& o) noexcept {
+    std::swap(s_, o.s_);
+    return *this;
+  }
+  ~Stmt() { sqlite3_finalize(s_); }
+  sqlite3_stmt* get() const { return s_; }
+
+ private:
+  sqlite3_stmt* s_ = nullptr;
+};
+
+// One use of a cached statement: bindings cleared and reset when it ends, so
+// bound buffers (SQLITE_STATIC) are never read after the caller's data dies.
+class Use {
+ public:
+  explicit Use(const Stmt& s) : s_(s.get()) {}
+  ~Use() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
+  Use(const Use&) = delete;
+  Use& operator=(const Use&) = delete;
+
+  void null(int i) { rc(sqlite3_bind_null(s_, i)); }
+  void i64(int i, std::int64_t v) { rc(sqlite3_bind_int64(s_, i, v)); }
+  void u64(int i, std::uint64_t v) { i64(i, static_cast<std::int64_t>(v)); }
+  void text(int i, std::string_view v) {
+    rc(sqlite3_bind_text64(s_, i, v.data(), v.size(), SQLITE_STATIC, SQLITE_UTF8));
+  }
+  void blob(int i, std::string_view v) {
+    // A zero-length blob, not NULL, for an empty value.
+    rc(v.empty() ? sqlite3_bind_zeroblob(s_, i, 0)
+                 : sqlite3_bind_blob64(s_, i, v.data(), v.size(), SQLITE_STATIC));
+  }
+  void opt_text(int i, const std::optional<std::string>& v) { v ? text(i, *v) : null(i); }
+  void opt_u64(int i, const std::optional<std::uint64_t>& v) { v ? u64(i, *v) : null(i); }
+  void limit(int i, std::size_t n) { i64(i, n == 0 ? -1 : static_cast<std::int64_t>(n)); }
+
+  int step() { return bind_rc_ != SQLITE_OK ? bind_rc_ : sqlite3_step(s_); }
+
+  std::int64_t col_i64(int c) const { return sqlite3_column_int64(s_, c); }
+  std::uint64_t col_u64(int c) const { return static_cast<std::uint64_t>(col_i64(c)); }
+  bool col_null(int c) const { return sqlite3_column_type(s_, c) == SQLITE_NULL; }
+  std::string col_str(int c) const {
+    const auto* p = static_cast<const char*>(sqlite3_column_blob(s_, c));
+    const int n = sqlite3_column_bytes(s_, c);
+    return p ? std::string(p, static_cast<std::size_t>(n)) : std::string();
+  }
+
+ private:
+  void rc(int r) {
+    if (r != SQLITE_OK && bind_rc_ == SQLITE_OK) bind_rc_ = r;
+  }
+  sqlite3_stmt* s_;
+  int bind_rc_ = SQLITE_OK;
+};
+
+tl::unexpected<Error> db_fail(sqlite3* db, const std::string& what) {
+  return fail(ErrorCode::kStore, what + ": " + sqlite3_errmsg(db) + " (" +
+                                     sqlite3_errstr(sqlite3_extended_errcode(db)) + ")");
+}
+
+Result<void> exec(sqlite3* db, const char* sql) {
+  char* msg = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
+    std::string m = msg ? msg : sqlite3_errmsg(db);
+    sqlite3_free(msg);
+    return fail(ErrorCode::kStore, std::string(sql) + ": " + m);
+  }
+  return {};
+}
+
+Result<std::int64_t> pragma_int(sqlite3* db, const char* sql) {
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(db, sql, -1, &raw, nullptr) != SQLITE_OK) return db_fail(db, sql);
+  Stmt s(raw);
+  if (sqlite3_step(s.get()) != SQLITE_ROW) return db_fail(db, sql);
+  return sqlite3_column_int64(s.get(), 0);
+}
+
+// Rolls back unless committed.
+class Transaction {
+ public:
+  explicit Transaction(sqlite3* db) : db_(db) {}
+  ~Transaction() {
+    if (open_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  Result<void> begin() {
+    if (auto r = exec(db_, "BEGIN IMMEDIATE"); !r) return r;
+    open_ = true;
+    return {};
+  }
+  Result<void> commit() {
+    if (auto r = exec(db_, "COMMIT"); !r) return r;
+    open_ = false;
+    return {};
+  }
+
+ private:
+  sqlite3* db_;
+  bool open_ = false;
+};
+
+std::string json_dump(const nlohmann::ordered_json& j) {
+  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+}  // namespace
+
+struct SqliteStore::Statements {
+  Stmt find_batch, find_overlap, upsert_agent, insert_batch, insert_event, insert_breach,
+      advance_agent, chain_state, select_events, select_breaches;
+};
+
+SqliteStore::SqliteStore(std::string path, sqlite3* db) : path_(std::move(path)), db_(db) {}
+
+SqliteStore::~SqliteStore() {
+  stmts_.reset();  // finalize before close
+  sqlite3_close(db_);
+}
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) {
+  return open(path, SqliteOptions{});
+}
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
+                                                       const SqliteOptions& options) {
+  sqlite3* db = nullptr;
+  const int flags =
+      options.read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  const int rc = sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+  std::unique_ptr<SqliteStore> store(new SqliteStore(path, db));  // closes db on every path
+  if (rc != SQLITE_OK) {
+    return fail(ErrorCode::kStore, "cannot open database " + path + ": " +
+                                       (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
+  }
+  if (auto r = store->init(options); !r) {
+    return fail(r.error().code, path + ": " + r.error().message);
+  }
+  return store;
+}
+
+Result<void> SqliteStore::init(const SqliteOptions& options) {
+  sqlite3_extended_result_codes(db_, 1);
+  if (sqlite3_busy_timeout(db_, options.busy_timeout_ms) != SQLITE_OK) {
+    return db_fail(db_, "busy timeout");
+  }
+  if (auto r = exec(db_, "PRAGMA foreign_keys = ON"); !r) return r;
+  if (options.max_pages > 0) {
+    const std::string sql = "PRAGMA max_page_count = " + std::to_string(options.max_pages);
+    if (auto r = pragma_int(db_, sql.c_str()); !r) return tl::unexpected(r.error());
+  }
+
+  auto version = pragma_int(db_, "PRAGMA user_version");
+  if (!version) return tl::unexpected(version.error());
+  if (*version > kSchemaVersion) {
+    return fail(ErrorCode::kStore, "schema version " + std::to_string(*version) +
+                                       " is newer than this program knows (" +
+                                       std::to_string(kSchemaVersion) + ")");
+  }
+  if (options.read_only) {
+    if (*version != kSchemaVersion) {
+      return fail(ErrorCode::kStore, "not a vagt collector database (no schema)");
+    }
+  } else {
+    if (auto r = exec(db_, "PRAGMA journal_mode = WAL"); !r) return r;
+    if (auto r = exec(db_, "PRAGMA synchronous = FULL"); !r) return r;
+    Transaction tx(db_);
+    if (auto r = tx.begin(); !r) return r;
+    // Read again inside the write lock: another process may have created it.
+    version = pragma_int(db_, "PRAGMA user_version");
+    if (!version) return tl::unexpected(version.error());
+    if (*version == 0) {
+      for (const char* sql : kSchemaV1) {
+        if (auto r = exec(db_, sql); !r) return r;
+      }
+      const std::string set = "PRAGMA user_version = " + std::to_string(kSchemaVersion);
+      if (auto r = exec(db_, set.c_str()); !r) return r;
+    }
+    if (auto r = tx.commit(); !r) return r;
+  }
+
+  stmts_ = std::make_unique<Statements>();
+  auto prepare = [&](Stmt& s, const char* sql) -> Result<void> {
+    sqlite3_stmt* raw = nullptr;
+    if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr) != SQLITE_OK) {
+      return db_fail(db_, "prepare");
+    }
+    s = Stmt(raw);
+    return {};
+  };
+  Statements& st = *stmts_;
+  for (auto [stmt, sql] :
+       {std::pair{&st.chain_state, kChainState}, std::pair{&st.select_events, kSelectEvents},
+        std::pair{&st.select_breaches, kSelectBreaches}}) {
+    if (auto r = prepare(*stmt, sql); !r) return r;
+  }
+  if (!options.read_only) {
+    for (auto [stmt, sql] :
+         {std::pair{&st.find_batch, kFindBatch}, std::pair{&st.find_overlap, kFindOverlap},
+          std::pair{&st.upsert_agent, kUpsertAgent}, std::pair{&st.insert_batch, kInsertBatch},
+          std::pair{&st.insert_event, kInsertEvent}, std::pair{&st.insert_breach, kInsertBreach},
+          std::pair{&st.advance_agent, kAdvanceAgent}}) {
+      if (auto r = prepare(*stmt, sql); !r) return r;
+    }
+  }
+  return {};
+}
+
+Result<ChainState> SqliteStore::chain_state(const std::string& agent_id) {
+  std::lock_guard lock(mutex_);
+  Use q(stmts_->chain_state);
+  q.text(1, agent_id);
+  const int rc = q.step();
+  if (rc == SQLITE_DONE) return ChainState{};
+  if (rc != SQLITE_ROW) return db_fail(db_, "chain state of " + agent_id);
+  return ChainState{q.col_u64(0), q.col_str(1)};
+}
+
+Result<AppendStatus> SqliteStore::append_batch(const BatchRecord& batch) {
+  if (batch.count == 0 || batch.events.size() != batch.count) {
+    return fail(ErrorCode::kInvalidArgument,
+                "batch of " + batch.agent_id + " at " + std::to_string(batch.first_sequence) +
+                    " declares " + std::to_string(batch.count) + " events and carries " +
+                    std::to_string(batch.events.size()));
+  }
+  if (batch.agent_id.empty() || batch.header_sha256.empty()) {
+    return fail(ErrorCode::kInvalidArgument, "batch without agent id or header digest");
+  }
+  for (std::size_t i = 0; i < batch.events.size(); ++i) {
+    if (batch.events[i].raw.empty()) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "event " + std::to_string(i) + " of the batch has no raw bytes");
+    }
+  }
+  if (!stmts_->insert_batch.get()) return fail(ErrorCode::kStore, "store opened read-only");
+  std::lock_guard lock(mutex_);
+  return append_locked(batch);
+}
+
+Result<AppendStatus> SqliteStore::append_locked(const BatchRecord& b) {
+  Statements& st = *stmts_;
+  Transaction tx(db_);
+  if (auto r = tx.begin(); !r) return tl::unexpected(r.error());
+  const std::string where = "batch of " + b.agent_id + " at " + std::to_string(b.first_sequence);
+
+  {
+    Use q(st.find_batch);
+    q.text(1, b.agent_id);
+    q.u64(2, b.first_sequence);
+    const int rc = q.step();
+    if (rc == SQLITE_ROW) {
+      if (q.col_str(0) == b.header_sha256) return AppendStatus::kDuplicate;
+      return fail(ErrorCode::kIntegrity,
+                  "fork: " + where + " is already stored with a different header");
+    }
+    if (rc != SQLITE_DONE) return db_fail(db_, where);
+  }
+  {
+    Use q(st.find_overlap);
+    q.text(1, b.agent_id);
+    q.u64(2, b.first_sequence);
+    q.u64(3, b.first_sequence + b.count);
+    const int rc = q.step();
+    if (rc == SQLITE_ROW) {
+      return fail(ErrorCode::kIntegrity,
+                  where + " overlaps the stored batch at " + std::to_string(q.col_u64(0)));
+    }
+    if (rc != SQLITE_DONE) return db_fail(db_, where);
+  }
+  {
+    Use q(st.upsert_agent);
+    q.text(1, b.agent_id);
+    q.u64(2, b.received_ns);
+    if (q.step() != SQLITE_DONE) return db_fail(db_, "agent " + b.agent_id);
+  }
+  std::int64_t batch_id = 0;
+  {
+    Use q(st.insert_batch);
+    q.text(1, b.agent_id);
+    q.u64(2, b.first_sequence);
+    q.i64(3, b.count);
+    q.blob(4, b.header);
+    q.blob(5, b.header_sha256);
+    q.blob(6, b.signature);
+    q.blob(7, b.raw_batch);
+    q.text(8, b.agent_cert_pem);
+    q.text(9, b.policy_digest);
+    q.u64(10, b.received_ns);
+    if (q.step() != SQLITE_DONE) return db_fail(db_, where);
+    batch_id = sqlite3_last_insert_rowid(db_);
+  }
+  for (std::size_t i = 0; i < b.events.size(); ++i) {
+    const EventRecord& rec = b.events[i];
+    const v1::AccessEvent& e = rec.event;
+    const std::uint64_t sequence = b.first_sequence + i;
+    const std::string src = format_endpoint(e.src());
+    const std::string dst = format_endpoint(e.dst());
+    const std::string detail = json_dump(event_to_json(e)["detail"]);
+    std::int64_t event_id = 0;
+    {
+      Use q(st.insert_event);
+      q.i64(1, batch_id);
+      q.text(2, b.agent_id);
+      q.u64(3, sequence);
+      q.u64(4, e.time_ns());
+      q.text(5, e.protocol());
+      q.text(6, transport_name(e.transport()));
+      q.text(7, src);
+      q.text(8, dst);
+      q.text(9, e.principal());
+      q.text(10, e.realm());
+      q.text(11, e.action());
+      q.text(12, e.resource());
+      e.patient().empty() ? q.null(13) : q.text(13, e.patient());
+      q.text(14, outcome_name(e.outcome()));
+      e.has_code() ? q.text(15, e.code()) : q.null(15);
+      q.text(16, detail);
+      q.blob(17, rec.raw);
+      q.text(18, rec.decision.system);
+      q.i64(19, rec.decision.allowed ? 1 : 0);
+      rec.decision.grant_id.empty() ? q.null(20) : q.text(20, rec.decision.grant_id);
+      if (q.step() != SQLITE_DONE) {
+        return db_fail(db_, "event " + std::to_string(sequence) + " of " + b.agent_id);
+      }
+      event_id = sqlite3_last_insert_rowid(db_);
+    }
+    for (const Finding& f : rec.decision.findings) {
+      Use q(st.insert_breach);
+      q.text(1, "policy");
+      q.text(2, f.rule_id);
+      q.text(3, to_string(f.severity));
+      q.i64(4, event_id);
+      q.text(5, b.agent_id);
+      q.u64(6, sequence);
+      q.text(7, f.system.empty() ? rec.decision.system : f.system);
+      q.u64(8, b.received_ns);
+      q.text(9, f.explanation);
+      q.text(10, b.policy_digest);
+      q.null(11);
+      q.null(12);
+      if (q.step() != SQLITE_DONE) {
+        return db_fail(db_, "finding " + f.rule_id + " on event " + std::to_string(sequence));
+      }
+    }
+  }
+  {
+    Use q(st.advance_agent);
+    q.text(1, b.agent_id);
+    q.u64(2, b.first_sequence + b.count);
+    q.blob(3, b.header_sha256);
+    q.u64(4, b.received_ns);
+    if (q.step() != SQLITE_DONE) return db_fail(db_, "chain of " + b.agent_id);
+  }
+  if (auto r = tx.commit(); !r) return tl::unexpected(r.error());
+  return AppendStatus::kStored;
+}
+
+Result<void> SqliteStore::record_integrity_finding(const IntegrityFinding& f) {
+  if (!stmts_->insert_breach.get()) return fail(ErrorCode::kStore, "store opened read-only");
+  std::lock_guard lock(mutex_);
+  Use q(stmts_->insert_breach);
+  q.text(1, "integrity");
+  q.text(2, f.rule_id);
+  q.text(3, to_string(f.severity));
+  q.null(4);
+  q.text(5, f.agent_id);
+  q.null(6);
+  q.text(7, "");
+  q.u64(8, f.detected_ns);
+  q.text(9, f.explanation);
+  q.text(10, "");
+  q.blob(11, f.raw_batch);
+  q.text(12, f.agent_cert_pem);
+  if (q.step() != SQLITE_DONE) return db_fail(db_, "integrity finding " + f.rule_id);
+  return {};
+}
+
+Result<std::vector<StoredEvent>> SqliteStore::events(const EventFilter& f) {
+  std::lock_guard lock(mutex_);
+  Use q(stmts_->select_events);
+  q.opt_u64(1, f.since_ns);
+  q.opt_u64(2, f.until_ns);
+  q.opt_text(3, f.agent_id);
+  q.opt_text(4, f.principal);
+  q.opt_text(5, f.protocol);
+  q.opt_text(6, f.system);
+  q.limit(7, f.limit);
+  std::vector<StoredEvent> out;
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW) {
+    StoredEvent se;
+    se.id = q.col_i64(0);
+    // The exact signed bytes are the record; the columns are an index.
+    const std::string raw = q.col_str(12);
+    if (!se.event.ParseFromString(raw)) {
+      se.event.Clear();
+      se.event.set_time_ns(q.col_u64(3));
+      se.event.set_protocol(q.col_str(4));
+      se.event.set_principal(q.col_str(5));
+      se.event.set_realm(q.col_str(6));
+      se.event.set_action(q.col_str(7));
+      se.event.set_resource(q.col_str(8));
+      se.event.set_patient(q.col_str(9));
+      const std::string outcome = q.col_str(10);
+      se.event.set_outcome(outcome == "success"   ? v1::OUTCOME_SUCCESS
+                           : outcome == "failure" ? v1::OUTCOME_FAILURE
+                                                  : v1::OUTCOME_UNKNOWN);
+      if (!q.col_null(11)) se.event.set_code(q.col_str(11));
+    }
+    if (se.event.agent_id().empty()) se.event.set_agent_id(q.col_str(1));
+    se.event.set_sequence(q.col_u64(2));
+    se.system = q.col_str(13);
+    se.allowed = q.col_i64(14) != 0;
+    out.push_back(std::move(se));
+  }
+  if (rc != SQLITE_DONE) return db_fail(db_, "query events");
+  return out;
+}
+
+Result<std::vector<StoredBreach>> SqliteStore::breaches(const BreachFilter& f) {
+  std::lock_guard lock(mutex_);
+  Use q(stmts_->select_breaches);
+  q.opt_u64(1, f.since_ns);
+  q.opt_u64(2, f.until_ns);
+  q.opt_text(3, f.kind);
+  q.opt_text(4, f.rule_id);
+  q.opt_text(5, f.principal);
+  q.opt_text(6, f.agent_id);
+  q.limit(7, f.limit);
+  std::vector<StoredBreach> out;
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW) {
+    StoredBreach b;
+    b.id = q.col_i64(0);
+    b.kind = q.col_str(1);
+    b.rule_id = q.col_str(2);
+    b.severity = severity_from_string(q.col_str(3)).value_or(Severity::kMedium);
+    b.status = q.col_str(4);
+    b.event_time_ns = q.col_u64(5);
+    b.detected_ns = q.col_u64(6);
+    b.agent_id = q.col_str(7);
+    if (!q.col_null(8)) b.sequence = q.col_u64(8);
+    b.principal = q.col_str(9);
+    b.realm = q.col_str(10);
+    b.protocol = q.col_str(11);
+    b.system = q.col_str(12);
+    b.src = q.col_str(13);
+    b.dst = q.col_str(14);
+    b.explanation = q.col_str(15);
+    b.policy_digest = q.col_str(16);
+    out.push_back(std::move(b));
+  }
+  if (rc != SQLITE_DONE) return db_fail(db_, "query breaches");
+  return out;
+}
+
+}  // namespace vagt::collector

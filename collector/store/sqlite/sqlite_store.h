@@ -1,0 +1,74 @@
+#pragma once
+
+// The embedded store engine: one SQLite file in WAL mode.
+//
+// - Schema versioned with PRAGMA user_version, created on first open; a file
+//   written by a newer schema is refused, never modified.
+// - synchronous=FULL: a batch acknowledged to an agent (which then drops it
+//   from its spool) survives power loss.
+// - Every statement is prepared once with fixed SQL; values are only ever
+//   bound, never spliced into SQL text.
+// - One mutex serialises all use of the connection. Other processes
+//   (vagtctl) read concurrently through WAL.
+// - Sequence numbers and nanosecond times are stored as SQLite INTEGER
+//   (signed 64-bit): fine until sequence 2^63 and the year 2262.
+//
+// Query semantics (events() / breaches()): newest first; since_ns is
+// inclusive, until_ns exclusive; principal compares ASCII case-insensitively,
+// the other filters exactly; limit 0 means no limit. events() filters on the
+// event time, breaches() on the detection time.
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "collector/store/store.h"
+
+struct sqlite3;
+
+namespace vagt::collector {
+
+struct SqliteOptions {
+  bool read_only = false;  // open an existing store for queries; never create or migrate
+  int busy_timeout_ms = 5000;
+  long long max_pages = 0;  // > 0 caps the file (PRAGMA max_page_count); writes beyond fail
+};
+
+class SqliteStore final : public Store {
+ public:
+  static constexpr int kSchemaVersion = 1;
+
+  static Result<std::unique_ptr<SqliteStore>> open(const std::string& path);
+  static Result<std::unique_ptr<SqliteStore>> open(const std::string& path,
+                                                   const SqliteOptions& options);
+  ~SqliteStore() override;
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  Result<ChainState> chain_state(const std::string& agent_id) override;
+  // Refuses (kInvalidArgument) a batch whose events do not number `count` or
+  // lack their raw bytes. Event i gets sequence first_sequence + i. Same
+  // first sequence with the same header: kDuplicate. Same first sequence with
+  // another header, or a range overlapping a stored batch: error kIntegrity
+  // (the caller records the fork). Decisions' findings become policy breaches.
+  Result<AppendStatus> append_batch(const BatchRecord& batch) override;
+  Result<void> record_integrity_finding(const IntegrityFinding& finding) override;
+
+  Result<std::vector<StoredEvent>> events(const EventFilter& filter) override;
+  Result<std::vector<StoredBreach>> breaches(const BreachFilter& filter) override;
+
+  const std::string& path() const { return path_; }
+
+ private:
+  struct Statements;
+  SqliteStore(std::string path, sqlite3* db);
+  Result<void> init(const SqliteOptions& options);
+  Result<AppendStatus> append_locked(const BatchRecord& batch);
+
+  std::string path_;
+  sqlite3* db_ = nullptr;
+  std::unique_ptr<Statements> stmts_;
+  std::mutex mutex_;
+};
+
+}  // namespace vagt::collector
