@@ -240,7 +240,8 @@ std::size_t display_width(std::string_view s) {
 nlohmann::ordered_json event_json(const StoredEvent& se) {
   nlohmann::ordered_json j;
   j["id"] = se.id;
-  for (auto& [k, v] : event_to_json(se.event).items()) j[k] = v;
+  const nlohmann::ordered_json ev = event_to_json(se.event);  // outlives the loop
+  for (const auto& [k, v] : ev.items()) j[k] = v;
   j["system"] =
       se.system.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(se.system);
   j["verdict"] = verdict(se.allowed);

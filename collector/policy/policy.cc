@@ -161,8 +161,8 @@ class CompiledPolicy final : public Policy {
   }
 };
 
-// Quote a name taken from the network for a one-line explanation: printable
-// ASCII and UTF-8 kept, anything else as \xNN, long names cut.
+// Quote a name taken from the network for a one-line explanation: ASCII
+// control characters as \xNN, long names cut. (Renderers sanitize again.)
 std::string quoted(const std::string& s) {
   std::string out = "'";
   std::size_t n = 0;
@@ -171,7 +171,7 @@ std::string quoted(const std::string& s) {
       out += "...";
       break;
     }
-    if (c < 0x20 || c == 0x7f || c == '\'' || c == '\\') {
+    if (c < 0x20 || c == 0x7f) {
       char buf[8];
       std::snprintf(buf, sizeof buf, "\\x%02x", c);
       out += buf;

@@ -287,7 +287,14 @@ TEST_F(PolicyTest, ExplanationEscapesNetworkText) {
   const std::string& x = d.findings[0].explanation;
   EXPECT_EQ(x.find('\n'), std::string::npos) << x;
   EXPECT_EQ(x.find('\x1b'), std::string::npos) << x;
-  EXPECT_NE(x.find("evil\\x0aname\\x27\\x1b[31m"), std::string::npos) << x;
+  EXPECT_NE(x.find("'evil\\x0aname'\\x1b[31m'"), std::string::npos) << x;
+}
+
+TEST_F(PolicyTest, ExplanationKeepsDomainBackslash) {
+  const Decision d = eval(event("10.1.0.1", 443, "OTHER\\eve", ""));
+  ASSERT_EQ(d.findings.size(), 1u);
+  EXPECT_NE(d.findings[0].explanation.find("principal 'OTHER\\eve'"), std::string::npos)
+      << d.findings[0].explanation;
 }
 
 TEST_F(PolicyTest, CaptureHealthEventsAreNotAccess) {
