@@ -15,6 +15,7 @@
 #include "collector/store/store.h"
 #include "common/batch.h"
 #include "common/crypto.h"
+#include "common/framing.h"
 #include "common/log.h"
 #include "common/proto/vagt.pb.h"
 
