@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <string>
+#include <thread>
 
 #include "collector/store/sqlite/sqlite_store.h"
 
@@ -381,6 +382,25 @@ TEST_F(StoreTest, ReadOnlyOpen) {
   auto other = SqliteStore::open((dir_ / "other.db").string(), ro);
   ASSERT_FALSE(other);
   EXPECT_NE(other.error().message.find("not a vagt"), std::string::npos);
+}
+
+TEST_F(StoreTest, ConcurrentAppendsAndQueries) {
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      const std::string agent = "agent-" + std::to_string(t);
+      for (std::uint64_t i = 0; i < 10; ++i) {
+        auto r = store_->append_batch(make_batch(agent, i * 3, 3, static_cast<char>('a' + i)));
+        EXPECT_TRUE(r) << r.error().describe();
+        EXPECT_TRUE(store_->events({}));
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(side_count("events"), 4 * 10 * 3);
+  for (int t = 0; t < 4; ++t) {
+    EXPECT_EQ(store_->chain_state("agent-" + std::to_string(t))->next_sequence, 30u);
+  }
 }
 
 TEST_F(StoreTest, RefusesNewerSchema) {
