@@ -1,0 +1,158 @@
+#include "agent/decode/pipeline.h"
+
+#include <utility>
+
+#include "agent/capture/pcap_file_source.h"
+#include "agent/flow/packet_decoder.h"
+
+namespace vagt::agent::decode {
+namespace {
+
+void set_endpoint(v1::Endpoint& out, const flow::Endpoint& in) {
+  out.set_address(in.address_bytes());
+  out.set_port(in.port);
+}
+
+// One TCP flow: picks the dissector (server port, else by sniffing the first
+// client bytes), runs its session and stamps the flow onto every event.
+class FlowDissection final : public flow::StreamHandler, public dissect::SessionOutput {
+ public:
+  FlowDissection(const flow::FlowInfo& info, const dissect::Registry& registry,
+                 const dissect::StreamDissector* by_port, EventSink& sink,
+                 flow::AnomalyCounter& anomalies, std::uint64_t& events)
+      : info_(info), registry_(registry), sink_(sink), anomalies_(anomalies), events_(events) {
+    if (by_port != nullptr) session_ = by_port->new_session(info_, *this);
+  }
+
+  void on_data(flow::Direction direction, ByteView data, std::uint64_t time_ns) override {
+    if (!session_) {
+      if (undissected_) return;
+      // Server bytes before the client spoke are not sniffed (and are lost
+      // to a dissector chosen later).
+      if (direction != flow::Direction::kClientToServer) return;
+      const dissect::StreamDissector* found = registry_.sniff_stream(data);
+      if (found == nullptr) {
+        undissected_ = true;
+        return;
+      }
+      session_ = found->new_session(info_, *this);
+    }
+    session_->on_data(direction, data, time_ns);
+  }
+  void on_gap(flow::Direction direction, std::uint64_t length, std::uint64_t time_ns) override {
+    if (session_) session_->on_gap(direction, length, time_ns);
+  }
+  void on_close(flow::CloseReason /*reason*/, std::uint64_t time_ns) override {
+    if (session_) session_->on_close(time_ns);
+  }
+  bool wants_data() const override { return session_ ? session_->wants_data() : !undissected_; }
+
+  void emit(v1::AccessEvent&& event) override {
+    event.set_transport(v1::TRANSPORT_TCP);
+    set_endpoint(*event.mutable_src(), info_.client);
+    set_endpoint(*event.mutable_dst(), info_.server);
+    ++events_;
+    sink_.on_event(std::move(event));
+  }
+  void anomaly(std::string_view id) override { anomalies_.add(id); }
+
+ private:
+  flow::FlowInfo info_;
+  const dissect::Registry& registry_;
+  EventSink& sink_;
+  flow::AnomalyCounter& anomalies_;
+  std::uint64_t& events_;
+  std::unique_ptr<dissect::StreamSession> session_;
+  bool undissected_ = false;
+};
+
+}  // namespace
+
+class PacketPipeline::Flows final : public flow::StreamHandlerFactory {
+ public:
+  Flows(const dissect::Registry& registry, EventSink& sink, flow::AnomalyCounter& anomalies,
+        std::uint64_t& events)
+      : registry_(registry), sink_(sink), anomalies_(anomalies), events_(events) {}
+
+  std::unique_ptr<flow::StreamHandler> new_stream(const flow::FlowInfo& info) override {
+    return std::make_unique<FlowDissection>(
+        info, registry_, registry_.stream_for_port(info.server.port), sink_, anomalies_, events_);
+  }
+  bool is_service_port(std::uint16_t port) const override {
+    return port < 1024 || registry_.is_service_port(port);
+  }
+
+ private:
+  const dissect::Registry& registry_;
+  EventSink& sink_;
+  flow::AnomalyCounter& anomalies_;
+  std::uint64_t& events_;
+};
+
+PacketPipeline::PacketPipeline(const dissect::Registry& registry, EventSink& sink,
+                               PipelineOptions options)
+    : flows_(std::make_unique<Flows>(registry, sink, anomalies_, counts_.events)),
+      table_(std::make_unique<flow::FlowTable>(*flows_, anomalies_, options.flow_limits)) {}
+
+PacketPipeline::~PacketPipeline() = default;
+
+void PacketPipeline::on_packet(const capture::RawPacket& packet) {
+  ++counts_.packets;
+  counts_.bytes += packet.data.size();
+  if (packet.time_ns > last_time_ns_) last_time_ns_ = packet.time_ns;
+
+  flow::DecodedPacket decoded;
+  switch (flow::decode_packet(packet.link_type, packet.data, decoded, anomalies_)) {
+    case flow::DecodeStatus::kMalformed:
+      ++counts_.malformed;
+      return;
+    case flow::DecodeStatus::kIgnored:
+      ++counts_.ignored;
+      return;
+    case flow::DecodeStatus::kOk:
+      break;
+  }
+  if (decoded.transport == flow::Transport::kUdp) {
+    ++counts_.udp;
+    return;
+  }
+  table_->on_tcp_packet(decoded, packet.time_ns);
+}
+
+void PacketPipeline::expire_idle(std::uint64_t now_ns) { table_->expire_idle(now_ns); }
+
+void PacketPipeline::finish() { table_->close_all(last_time_ns_); }
+
+CaptureStats PacketPipeline::stats() const {
+  CaptureStats out = counts_;
+  out.flows = table_->counters().flows_created;
+  for (const auto& [id, n] : anomalies_.counts()) out.anomalies.emplace(id, n);
+  return out;
+}
+
+Result<CaptureStats> process_packets(capture::PacketSource& source,
+                                     const dissect::Registry& registry, EventSink& sink,
+                                     PipelineOptions options) {
+  PacketPipeline pipeline(registry, sink, options);
+  for (;;) {
+    auto next = source.next();
+    if (!next) {
+      pipeline.finish();
+      return tl::unexpected<Error>(next.error());
+    }
+    if (!next->has_value()) break;
+    pipeline.on_packet(**next);
+  }
+  pipeline.finish();
+  return pipeline.stats();
+}
+
+Result<CaptureStats> process_capture_file(const std::string& path,
+                                          const dissect::Registry& registry, EventSink& sink,
+                                          PipelineOptions options) {
+  auto source = capture::PcapFileSource::open(path);
+  if (!source) return tl::unexpected<Error>(source.error());
+  return process_packets(**source, registry, sink, options);
+}
+
+}  // namespace vagt::agent::decode

@@ -1,0 +1,60 @@
+#pragma once
+
+// The dissector interface. A StreamDissector is a factory: one StreamSession
+// per flow, fed the flow's reassembled bytes in order, emitting owned
+// AccessEvent values. Sessions do no I/O and keep no globals; everything they
+// produce goes through their SessionOutput. Events leave without agent_id,
+// sequence, transport or endpoints: the pipeline adds the flow's endpoints,
+// the signer the rest.
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "agent/flow/flow_types.h"
+#include "common/byte_reader.h"
+#include "common/proto/vagt.pb.h"
+
+namespace vagt::agent::dissect {
+
+using flow::Direction;
+
+// Where a session's results go.
+class SessionOutput {
+ public:
+  virtual ~SessionOutput() = default;
+  virtual void emit(v1::AccessEvent&& event) = 0;
+  // A stable anomaly id ("ldap.message_too_large"); counted, never logged per packet.
+  virtual void anomaly(std::string_view id) = 0;
+};
+
+class StreamSession {
+ public:
+  virtual ~StreamSession() = default;
+  // Reassembled bytes of one direction, in order.
+  virtual void on_data(Direction direction, ByteView data, std::uint64_t time_ns) = 0;
+  // `length` bytes of one direction were lost before the next on_data.
+  virtual void on_gap(Direction direction, std::uint64_t length, std::uint64_t time_ns) = 0;
+  // The flow ended; report what is still open. No calls follow.
+  virtual void on_close(std::uint64_t time_ns) = 0;
+  // False once the session will parse nothing more (after StartTLS, or after
+  // an error it cannot recover from); the flow may then stop reassembling.
+  virtual bool wants_data() const { return true; }
+};
+
+class StreamDissector {
+ public:
+  virtual ~StreamDissector() = default;
+  virtual std::string_view name() const = 0;
+  // A session for one flow. `out` outlives the session.
+  virtual std::unique_ptr<StreamSession> new_session(const flow::FlowInfo& flow,
+                                                     SessionOutput& out) const = 0;
+  // Whether the first bytes the client sent look like this protocol; used for
+  // flows on ports no dissector is registered for.
+  virtual bool sniff(ByteView first_client_bytes) const {
+    (void)first_client_bytes;
+    return false;
+  }
+};
+
+}  // namespace vagt::agent::dissect
