@@ -135,6 +135,7 @@ struct Grant {
   std::string id;
   PrincipalSet who;
   bool anonymous = false;
+  bool authenticated = false;        // any named (non-anonymous) principal
   std::vector<std::string> actions;  // folded; empty = any
 };
 
@@ -245,7 +246,7 @@ Decision CompiledPolicy::evaluate(const v1::AccessEvent& e) const {
   for (std::size_t gi : grants_by_system_[sys]) {
     const Grant& g = grants_[gi];
     if (!action_allowed(g, action)) continue;
-    if (anonymous ? g.anonymous : g.who.contains(id)) {
+    if (anonymous ? g.anonymous : (g.authenticated || g.who.contains(id))) {
       d.grant_id = g.id;
       return d;
     }
@@ -491,7 +492,8 @@ std::unique_ptr<CompiledPolicy> Loader::compile(const YAML::Node& root) {
   std::unordered_set<std::string> grant_ids;
   for (const YAML::Node& gn : list_of(root["grants"], "grants")) {
     check_map(gn, "a grant",
-              {"id", "description", "roles", "principals", "anonymous", "systems", "actions"});
+              {"id", "description", "roles", "principals", "anonymous", "authenticated", "systems",
+               "actions"});
     const YAML::Node id_node = required(gn, "id", "a grant");
     Grant g;
     g.id = name_of(id_node, "grant id");
@@ -511,8 +513,13 @@ std::unique_ptr<CompiledPolicy> Loader::compile(const YAML::Node& root) {
       anyone = true;
     }
     if (gn["anonymous"]) g.anonymous = bool_of(gn["anonymous"], "anonymous of " + what);
-    if (!anyone && !g.anonymous) {
-      error(id_node, what + " grants nobody: give roles, principals or anonymous: true");
+    if (gn["authenticated"]) {
+      g.authenticated = bool_of(gn["authenticated"], "authenticated of " + what);
+    }
+    if (!anyone && !g.anonymous && !g.authenticated) {
+      error(id_node, what +
+                         " grants nobody: give roles, principals, authenticated: true or "
+                         "anonymous: true");
     }
     for (const YAML::Node& a : list_of(gn["actions"], "actions of " + what)) {
       g.actions.push_back(fold_ascii(name_of(a, "an action")));

@@ -105,6 +105,10 @@ grants:
   - id: kiosk-anon
     anonymous: true
     systems: [kiosk]
+  - id: wiki-staff
+    authenticated: true
+    systems: [wiki]
+    actions: [read]
 )";
 
 class PolicyTest : public ::testing::Test {
@@ -288,6 +292,17 @@ TEST_F(PolicyTest, ExplanationEscapesNetworkText) {
   EXPECT_EQ(x.find('\n'), std::string::npos) << x;
   EXPECT_EQ(x.find('\x1b'), std::string::npos) << x;
   EXPECT_NE(x.find("'evil\\x0aname'\\x1b[31m'"), std::string::npos) << x;
+}
+
+TEST_F(PolicyTest, AuthenticatedGrantCoversAnyNamedPrincipal) {
+  auto read = [&](const std::string& p) {
+    return eval(event("10.3.0.9", 80, p, "", v1::OUTCOME_SUCCESS, "http", "read"));
+  };
+  EXPECT_EQ(read("anybody").grant_id, "wiki-staff");
+  EXPECT_EQ(read("CN=x,DC=y").grant_id, "wiki-staff");
+  EXPECT_EQ(read("").findings.at(0).rule_id, "rbac.anonymous");
+  EXPECT_FALSE(
+      eval(event("10.3.0.9", 80, "anybody", "", v1::OUTCOME_SUCCESS, "http", "write")).allowed);
 }
 
 TEST_F(PolicyTest, ExplanationKeepsDomainBackslash) {
@@ -487,6 +502,14 @@ TEST(ExamplePolicy, LoadsAndJudgesCorpusPrincipals) {
                             v1::OUTCOME_SUCCESS, "krb", "ticket"));
   ASSERT_EQ(d.findings.size(), 1u);
   EXPECT_EQ(d.findings[0].rule_id, "rbac.anonymous");
+  // The unbinds that close sessions (zeek_ldap_invalid_credentials.pcap
+  // ends with an anonymous unbind) are not access.
+  d = policy.evaluate(event("192.168.66.138", 389, "", "", v1::OUTCOME_UNKNOWN, "ldap", "unbind"));
+  EXPECT_TRUE(d.allowed);
+  EXPECT_EQ(d.grant_id, "directory-unbind");
+  d = policy.evaluate(event("127.0.1.1", 389, "sasladmin@slapd.ldap", "LOCALHOST",
+                            v1::OUTCOME_UNKNOWN, "ldap", "unbind"));
+  EXPECT_TRUE(d.allowed);
   // An unlisted server.
   d = policy.evaluate(event("192.168.1.99", 22, "User1", "ADHACKING"));
   EXPECT_EQ(d.findings.at(0).rule_id, "rbac.unlisted_system");
