@@ -378,6 +378,18 @@ TEST_F(LdapTest, GarbageStopsTheSessionWithAnAnomaly) {
   EXPECT_TRUE(out.events.empty());
 }
 
+TEST_F(LdapTest, SaslSecurityLayerStopsQuietly) {
+  client(tb::sasl_bind(1, "GSSAPI", tb::bytes_of("kerberos-token")));
+  server(tb::bind_response(1, 0));
+  ASSERT_EQ(out.events.size(), 1u);
+  // From here on the client wraps every message: 4-octet length + token.
+  client(Bytes{0x00, 0x00, 0x00, 0x05, 0x05, 0x04, 0xFF, 0x00, 0x0C});
+  EXPECT_EQ(out.count("ldap.sasl_security_layer"), 1u);
+  EXPECT_EQ(out.count("ldap.malformed_framing"), 0u);
+  EXPECT_FALSE(session->wants_data());
+  EXPECT_EQ(detail(0, "mechanism"), "GSSAPI");
+}
+
 TEST_F(LdapTest, OversizedAndIndefiniteLengthsAreAnomalies) {
   client(Bytes{0x30, 0x84, 0x7F, 0xFF, 0xFF, 0xFF, 0x02, 0x01, 0x01});
   EXPECT_EQ(out.count("ldap.message_too_large"), 1u);

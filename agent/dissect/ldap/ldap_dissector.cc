@@ -156,6 +156,14 @@ void LdapSession::on_data(Direction direction, ByteView data, std::uint64_t time
   std::size_t consumed = 0;
   while (!stopped_ && consumed < buf.size()) {
     const ByteView rest = ByteView(buf).subspan(consumed);
+    if (rest[0] == 0x00) {
+      // Not BER: an LDAPMessage starts with 0x30. A SASL security layer
+      // (RFC 4422 3.7, RFC 4513 5.2.1.5) frames each buffer with a 4-octet
+      // network-order length instead; its contents are integrity-protected
+      // or encrypted and cannot be read.
+      stop("ldap.sasl_security_layer");
+      break;
+    }
     ber::Header header;
     const ber::BerStatus st = ber::parse_header(rest, header, LdapDissector::kMaxMessageBytes);
     if (st == ber::BerStatus::kNeedMore) break;

@@ -18,7 +18,10 @@
 //  - "starttls": ExtendedRequest 1.3.6.1.4.1.1466.20037 with its response;
 //    after success the stream is TLS and parsing stops.
 //  A request still unanswered when the flow closes gives its event with
-//  outcome unknown. Passwords and SASL credentials never leave the parser.
+//  outcome unknown. Traffic under a SASL security layer (4-octet length
+//  framing, e.g. AD's GSSAPI/GSS-SPNEGO signing and sealing) cannot be read:
+//  "ldap.sasl_security_layer" and the session stops. Passwords and SASL credentials never leave the
+//  parser.
 
 #include <cstddef>
 #include <memory>
