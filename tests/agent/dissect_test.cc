@@ -417,6 +417,28 @@ TEST_F(LdapTest, MalformedMessageInsideGoodFramingIsSkipped) {
   EXPECT_EQ(out.events[0].principal(), "cn=ok");
 }
 
+TEST_F(LdapTest, RemainingAnomalyIds) {
+  // A protocolOp that is not [APPLICATION n].
+  client(tb::tlv(0x30, tb::concat({tb::ber_int(1), tb::tlv(0x04, "x")})));
+  EXPECT_EQ(out.count("ldap.malformed_message"), 1u);
+  // An AuthenticationChoice nobody defines.
+  client(tb::ldap_message(
+      2, tb::tlv(0x60, tb::concat({tb::ber_int(3), tb::tlv(0x04, "n"), tb::tlv(0x85, "?")}))));
+  EXPECT_EQ(out.count("ldap.unknown_auth_choice"), 1u);
+  // A BindResponse without its LDAPResult fields.
+  server(tb::ldap_message(2, tb::tlv(0x61, tb::ber_enum(0))));
+  EXPECT_EQ(out.count("ldap.malformed_bind_response"), 1u);
+  // An ExtendedRequest without requestName.
+  client(tb::ldap_message(3, tb::tlv(0x77, tb::tlv(0x81, "v"))));
+  EXPECT_EQ(out.count("ldap.malformed_extended"), 1u);
+  // A sicily response whose NTLMSSP message points outside itself.
+  Bytes bad = tb::ntlm_authenticate("u", "d", "w");
+  bad[12 + 8 * 3 + 4] = 0xF0;
+  client(tb::sicily_bind(4, 0x8B, "u", bad));
+  EXPECT_EQ(out.count("ntlmssp.malformed_authenticate"), 1u);
+  EXPECT_TRUE(session->wants_data());
+}
+
 TEST_F(LdapTest, GapResynchronisesOnTheNextMessage) {
   const Bytes req = tb::simple_bind(1, "cn=lost", "pw");
   client(ByteView(req).first(5));

@@ -185,6 +185,38 @@ TEST(PacketDecoder, TruncatedAndBrokenHeadersAreCounted) {
             DecodeStatus::kIgnored);
 }
 
+TEST(PacketDecoder, RemainingAnomalyIds) {
+  AnomalyCounter a;
+  DecodedPacket p;
+  Bytes short_total = tb::ipv4(tb::kClientIp, tb::kServerIp, 6, simple_tcp());
+  short_total[2] = 0;
+  short_total[3] = 10;  // total length below the header length
+  EXPECT_EQ(decode(LinkType::kRawIp, short_total, p, a), DecodeStatus::kMalformed);
+  EXPECT_EQ(a.count("ipv4.bad_total_length"), 1u);
+
+  EXPECT_EQ(decode(LinkType::kRawIp, Bytes{0x60, 0, 0, 0, 0, 8}, p, a), DecodeStatus::kMalformed);
+  EXPECT_EQ(a.count("ipv6.truncated_header"), 1u);
+
+  Bytes many;
+  for (int i = 0; i < 12; ++i) many.insert(many.end(), {0, 0, 0, 0, 0, 0, 0, 0});
+  EXPECT_EQ(decode(LinkType::kRawIp, tb::ipv6(1, 2, 0, many), p, a), DecodeStatus::kMalformed);
+  EXPECT_EQ(a.count("ipv6.too_many_ext_headers"), 1u);
+
+  Bytes jumbo = tb::ipv6(1, 2, 6, simple_tcp());
+  jumbo[4] = jumbo[5] = 0;
+  EXPECT_EQ(decode(LinkType::kRawIp, jumbo, p, a), DecodeStatus::kIgnored);
+  EXPECT_EQ(a.count("ipv6.jumbogram_unsupported"), 1u);
+
+  Bytes udp = tb::udp_datagram(1, 2, tb::bytes_of("x"));
+  udp[5] = 200;  // UDP length beyond the datagram
+  EXPECT_EQ(decode(LinkType::kRawIp, tb::ipv4(tb::kClientIp, tb::kServerIp, 17, udp), p, a),
+            DecodeStatus::kMalformed);
+  EXPECT_EQ(a.count("udp.bad_length"), 1u);
+
+  EXPECT_EQ(decode(LinkType::kLinuxSll2, Bytes(19, 0), p, a), DecodeStatus::kMalformed);
+  EXPECT_EQ(a.count("sll2.truncated_header"), 1u);
+}
+
 TEST(PacketDecoder, EveryPrefixOfAFrameIsSafe) {
   const Bytes frames[] = {
       tb::eth_tcp(Tcp{.payload = tb::bytes_of("abcdef")}),
