@@ -25,12 +25,6 @@ using namespace vagt;
 
 namespace {
 
-class Collect final : public agent::decode::EventSink {
- public:
-  void on_event(v1::AccessEvent&& e) override { events.push_back(std::move(e)); }
-  std::vector<v1::AccessEvent> events;
-};
-
 void log_stats(const LoggerPtr& log, const std::string& file,
                const agent::decode::CaptureStats& s) {
   log->info("{}: {} packets, {} flows, {} events, {} malformed", file, s.packets, s.flows, s.events,
@@ -106,7 +100,7 @@ int run(const std::string& config_path, const std::vector<std::string>& files) {
     return 2;
   }
 
-  Collect sink;
+  agent::decode::EventCollector sink;
   const bool files_ok = process_files(files, sink, log);
   log->info("agent {}: {} events from {} capture file(s)", agent_id, sink.events.size(),
             files.size());

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "agent/capture/packet_source.h"
 #include "agent/dissect/registry.h"
@@ -24,6 +25,14 @@ class EventSink {
  public:
   virtual ~EventSink() = default;
   virtual void on_event(v1::AccessEvent&& event) = 0;
+};
+
+// Keeps every event in memory, in order: the run mode's buffer until the
+// spool exists, and what tests inspect.
+class EventCollector final : public EventSink {
+ public:
+  void on_event(v1::AccessEvent&& event) override { events.push_back(std::move(event)); }
+  std::vector<v1::AccessEvent> events;
 };
 
 struct CaptureStats {

@@ -10,6 +10,19 @@ std::uint64_t now_ns() {
                                         .count());
 }
 
+namespace {
+
+// A refusal that is the collector's own trouble, not the agent's: nothing is
+// recorded against the agent, and it will resend what was not acked.
+BatchOutcome collector_trouble(const char* code, const char* reason) {
+  v1::Refusal r;
+  r.set_code(code);
+  r.set_reason(reason);
+  return BatchOutcome{std::nullopt, std::move(r)};
+}
+
+}  // namespace
+
 Ingest::Ingest(Store& store, std::shared_ptr<const Policy> policy, IngestLimits limits,
                LoggerPtr log)
     : store_(store), limits_(limits), log_(std::move(log)), policy_(std::move(policy)) {}
@@ -83,10 +96,8 @@ BatchOutcome Ingest::on_batch(const std::string& agent_id, const crypto::Certifi
   auto state = store_.chain_state(agent_id);
   if (!state) {
     log_->error("store: {}", state.error().describe());
-    v1::Refusal r;
-    r.set_code("collector.store_unavailable");
-    r.set_reason("the collector cannot read its store; retry later");
-    return BatchOutcome{std::nullopt, std::move(r)};
+    return collector_trouble("collector.store_unavailable",
+                             "the collector cannot read its store; retry later");
   }
   const std::string& expected_link =
       state->last_header_sha256.empty() ? genesis_link() : state->last_header_sha256;
@@ -130,10 +141,8 @@ BatchOutcome Ingest::on_batch(const std::string& agent_id, const crypto::Certifi
                     "a different batch is already stored at sequence " +
                         std::to_string(h.first_sequence()) + ": " + stored.error().message);
     log_->error("store: {}", stored.error().describe());
-    v1::Refusal r;
-    r.set_code("collector.store_failed");
-    r.set_reason("the collector could not store the batch; it was not acked");
-    return BatchOutcome{std::nullopt, std::move(r)};
+    return collector_trouble("collector.store_failed",
+                             "the collector could not store the batch; it was not acked");
   }
   if (*stored == AppendStatus::kDuplicate) {
     counters_.batches_duplicate++;

@@ -28,10 +28,14 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   asio::awaitable<void> run() {
-    auto self = shared_from_this();
-    deadline_ = std::make_shared<net::Deadline>(stream_.get_executor(), [self] {
-      boost::system::error_code ignored;
-      self->stream_.lowest_layer().close(ignored);
+    // The deadline must not own the session (that would be a cycle: the
+    // session owns its deadline), so it holds a weak reference.
+    std::weak_ptr<Session> weak = shared_from_this();
+    deadline_ = std::make_shared<net::Deadline>(stream_.get_executor(), [weak] {
+      if (auto self = weak.lock()) {
+        boost::system::error_code ignored;
+        self->stream_.lowest_layer().close(ignored);
+      }
     });
     co_await serve();
     deadline_->stop();

@@ -26,18 +26,15 @@ using tb::Tcp;
 
 const std::string kLdapDir = std::string(VAGT_TEST_DATA) + "/pcap/ldap/";
 
-class Collect final : public EventSink {
- public:
-  void on_event(v1::AccessEvent&& event) override { events.push_back(std::move(event)); }
-  std::vector<v1::AccessEvent> with_action(std::string_view action) const {
-    std::vector<v1::AccessEvent> out;
-    for (const auto& e : events) {
-      if (e.action() == action) out.push_back(e);
-    }
-    return out;
+using Collect = EventCollector;
+
+std::vector<v1::AccessEvent> with_action(const Collect& c, std::string_view action) {
+  std::vector<v1::AccessEvent> out;
+  for (const auto& e : c.events) {
+    if (e.action() == action) out.push_back(e);
   }
-  std::vector<v1::AccessEvent> events;
-};
+  return out;
+}
 
 dissect::Registry builtin_registry() {
   dissect::Registry registry;
@@ -85,7 +82,7 @@ void expect_absent(const std::vector<v1::AccessEvent>& events,
 
 TEST(LdapCaptures, SimpleAuthOnGlobalCatalogPort) {
   CaptureRun run = run_file("ldap-simpleauth.pcap");
-  const auto binds = run.sink.with_action("bind");
+  const auto binds = with_action(run.sink, "bind");
   ASSERT_EQ(binds.size(), 2u);
   EXPECT_EQ(binds[0].principal(), "xxxxxxxxxxx@xx.xxx.xxxxx.net");
   EXPECT_EQ(binds[1].principal(), "CN=xxxxxxxx,OU=Users,OU=Accounts,DC=xx,DC=xxx,DC=xxxxx,DC=net");
@@ -126,7 +123,7 @@ TEST(LdapCaptures, SimpleAuthPcapngGivesTheSameEvents) {
 
 TEST(LdapCaptures, InvalidCredentialsGssSpnegoNtlm) {
   CaptureRun run = run_file("ldap-invalid-credentials.pcap");
-  const auto binds = run.sink.with_action("bind");
+  const auto binds = with_action(run.sink, "bind");
   ASSERT_EQ(binds.size(), 12u);
   std::map<std::string, int> users;
   for (const auto& b : binds) {
@@ -146,14 +143,14 @@ TEST(LdapCaptures, InvalidCredentialsGssSpnegoNtlm) {
                                                {"agent.smith", 2},   {"mister.andersson", 2}};
   EXPECT_EQ(users, expected);
   // The capture starts mid-stream (no SYN): client still found by the service port.
-  const auto unbinds = run.sink.with_action("unbind");
+  const auto unbinds = with_action(run.sink, "unbind");
   EXPECT_EQ(unbinds.size(), 1u);
   EXPECT_EQ(run.stats.anomalies.count("ldap.response_without_request"), 0u);
 }
 
 TEST(LdapCaptures, SicilyNtlmBind) {
   CaptureRun run = run_file("ldap-aduser1-ntlm.pcap");
-  const auto binds = run.sink.with_action("bind");
+  const auto binds = with_action(run.sink, "bind");
   ASSERT_EQ(binds.size(), 1u);
   EXPECT_EQ(binds[0].principal(), "User1");
   EXPECT_EQ(binds[0].realm(), "ADHACKING.LOCAL");
@@ -169,7 +166,7 @@ TEST(LdapCaptures, SicilyNtlmBind) {
 
 TEST(LdapCaptures, SaslNtlmBind) {
   CaptureRun run = run_file("ldap-sasl-ntlm.pcap");
-  const auto binds = run.sink.with_action("bind");
+  const auto binds = with_action(run.sink, "bind");
   ASSERT_EQ(binds.size(), 1u);
   // On the wire (tshark: NTLMSSP_AUTH, User: LOCALHOST\sasladmin@slapd.ldap)
   // the NTLM user name is "sasladmin@slapd.ldap", domain LOCALHOST.
@@ -178,7 +175,7 @@ TEST(LdapCaptures, SaslNtlmBind) {
   EXPECT_EQ(binds[0].outcome(), v1::OUTCOME_SUCCESS);
   EXPECT_EQ(detail(binds[0], "auth"), "sasl");
   EXPECT_EQ(detail(binds[0], "mechanism"), "NTLM");
-  const auto unbinds = run.sink.with_action("unbind");
+  const auto unbinds = with_action(run.sink, "unbind");
   ASSERT_EQ(unbinds.size(), 1u);
   EXPECT_EQ(unbinds[0].principal(), "sasladmin@slapd.ldap");
 }

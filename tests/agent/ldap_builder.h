@@ -103,7 +103,10 @@ inline Bytes ntlm_authenticate(std::string_view user, std::string_view domain,
   auto enc = [unicode](std::string_view s) { return unicode ? utf16le(s) : bytes_of(s); };
   const Bytes d = enc(domain), u = enc(user), w = enc(workstation);
   const Bytes lm(24, 0xCD);
-  Bytes m = bytes_of(std::string_view("NTLMSSP\0", 8));
+  Bytes m;
+  m.reserve(256);  // (also keeps g++ 12 -O2 from a false -Wstringop-overflow)
+  const Bytes signature = bytes_of(std::string_view("NTLMSSP\0", 8));
+  m.insert(m.end(), signature.begin(), signature.end());
   put32le(m, 3);
   std::uint32_t offset = 64 + 8;  // header + version
   auto field = [&m, &offset](const Bytes& v) {

@@ -12,16 +12,10 @@
 namespace vagt::testing {
 namespace {
 
-class Collect final : public agent::decode::EventSink {
- public:
-  void on_event(v1::AccessEvent&& e) override { events.push_back(std::move(e)); }
-  std::vector<v1::AccessEvent> events;
-};
-
 std::vector<v1::AccessEvent> decode(const std::string& capture) {
   agent::dissect::Registry registry;
   EXPECT_TRUE(agent::dissect::register_builtin_dissectors(registry));
-  Collect sink;
+  agent::decode::EventCollector sink;
   auto stats = agent::decode::process_capture_file(
       std::string(VAGT_TEST_DATA) + "/pcap/ldap/" + capture, registry, sink);
   EXPECT_TRUE(stats) << (stats ? "" : stats.error().message);
@@ -53,6 +47,23 @@ class EndToEnd : public CollectorFixture {
     const std::string cn = agent == "rogue-agent" ? "agent-ward7-01" : agent;
     auto s = signer(cn, agent);
     return uplink.deliver(std::move(events), s);
+  }
+
+  // A signer for agent-ward7-01 that continues where the collector says.
+  ChainSigner resumed(const v1::Welcome& welcome, const std::string& key_name = "") {
+    auto s = signer("agent-ward7-01", key_name);
+    s.resume(welcome.next_sequence(), welcome.last_header_sha256());
+    return s;
+  }
+
+  // The simpleauth events as one signed Batch message.
+  v1::AgentMessage batch_message(ChainSigner& s) {
+    auto events = decode("ldap-simpleauth.pcap");
+    auto batch = s.sign(events, 1);
+    EXPECT_TRUE(batch);
+    v1::AgentMessage m;
+    *m.mutable_batch() = std::move(*batch);
+    return m;
   }
 
   std::vector<collector::StoredEvent> stored_events() {
@@ -181,15 +192,9 @@ TEST_F(EndToEnd, UnreachableCollectorIsAClearError) {
 
 TEST_F(EndToEnd, TamperedBatchIsRefusedAndRecorded) {
   RawClient client(files("agent-ward7-01"), port_);
-  auto welcome = client.hello();
-  auto s = signer("agent-ward7-01");
-  s.resume(welcome.next_sequence(), welcome.last_header_sha256());
-  auto events = decode("ldap-simpleauth.pcap");
-  auto batch = s.sign(events, 1);
-  ASSERT_TRUE(batch);
-  (*batch->mutable_events(1))[5] ^= 0x20;  // one bit of one signed event
-  v1::AgentMessage m;
-  *m.mutable_batch() = *batch;
+  auto s = resumed(client.hello());
+  auto m = batch_message(s);
+  (*m.mutable_batch()->mutable_events(1))[5] ^= 0x20;  // one bit of one signed event
   client.send(m);
   auto reply = client.receive();
   ASSERT_TRUE(reply && reply->has_refusal());
@@ -204,13 +209,9 @@ TEST_F(EndToEnd, TamperedBatchIsRefusedAndRecorded) {
 
 TEST_F(EndToEnd, BatchSignedByAnotherKeyIsRefusedAndRecorded) {
   RawClient client(files("agent-ward7-01"), port_);
-  client.hello();
   // agent-icu-02's key, but presented over agent-ward7-01's certificate.
-  auto s = signer("agent-ward7-01", "agent-icu-02");
-  auto events = decode("ldap-simpleauth.pcap");
-  v1::AgentMessage m;
-  *m.mutable_batch() = *s.sign(events, 1);
-  client.send(m);
+  auto s = resumed(client.hello(), "agent-icu-02");
+  client.send(batch_message(s));
   auto reply = client.receive();
   ASSERT_TRUE(reply && reply->has_refusal());
   EXPECT_EQ(reply->refusal().code(), "integrity.bad_signature");
@@ -224,10 +225,7 @@ TEST_F(EndToEnd, BrokenChainIsRefusedAndRecorded) {
   auto welcome = client.hello();
   auto s = signer("agent-ward7-01");
   s.resume(welcome.next_sequence(), std::string(32, '\x55'));  // a link to nothing we hold
-  auto events = decode("ldap-simpleauth.pcap");
-  v1::AgentMessage m;
-  *m.mutable_batch() = *s.sign(events, 1);
-  client.send(m);
+  client.send(batch_message(s));
   auto reply = client.receive();
   ASSERT_TRUE(reply && reply->has_refusal());
   EXPECT_EQ(reply->refusal().code(), "integrity.chain_break");
@@ -240,10 +238,7 @@ TEST_F(EndToEnd, SequenceGapIsRefusedAndRecorded) {
   auto welcome = client.hello();
   auto s = signer("agent-ward7-01");
   s.resume(welcome.next_sequence() + 10, welcome.last_header_sha256());
-  auto events = decode("ldap-simpleauth.pcap");
-  v1::AgentMessage m;
-  *m.mutable_batch() = *s.sign(events, 1);
-  client.send(m);
+  client.send(batch_message(s));
   auto reply = client.receive();
   ASSERT_TRUE(reply && reply->has_refusal());
   EXPECT_EQ(reply->refusal().code(), "integrity.sequence_gap");
@@ -251,12 +246,8 @@ TEST_F(EndToEnd, SequenceGapIsRefusedAndRecorded) {
 
 TEST_F(EndToEnd, ResentBatchIsAckedButStoredOnce) {
   RawClient client(files("agent-ward7-01"), port_);
-  auto welcome = client.hello();
-  auto s = signer("agent-ward7-01");
-  s.resume(welcome.next_sequence(), welcome.last_header_sha256());
-  auto events = decode("ldap-simpleauth.pcap");
-  v1::AgentMessage m;
-  *m.mutable_batch() = *s.sign(events, 1);
+  auto s = resumed(client.hello());
+  const auto m = batch_message(s);
   for (int i = 0; i < 2; ++i) {
     client.send(m);
     auto reply = client.receive();
@@ -293,12 +284,8 @@ TEST_F(EndToEnd, GarbageFrameBodyClosesOnlyThatConnection) {
 
 TEST_F(EndToEnd, UnknownFieldsAreCarriedNotFatal) {
   RawClient client(files("agent-ward7-01"), port_);
-  auto welcome = client.hello();
-  auto s = signer("agent-ward7-01");
-  s.resume(welcome.next_sequence(), welcome.last_header_sha256());
-  auto events = decode("ldap-simpleauth.pcap");
-  v1::AgentMessage m;
-  *m.mutable_batch() = *s.sign(events, 1);
+  auto s = resumed(client.hello());
+  const auto m = batch_message(s);
   // Field 99 (varint 7) appended: a newer agent's addition.
   std::string body = m.SerializeAsString() + std::string("\x98\x06\x07", 3);
   const std::uint32_t n = static_cast<std::uint32_t>(body.size());
