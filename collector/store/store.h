@@ -36,7 +36,7 @@ struct BatchRecord {
   std::string header;                   // exact signed header bytes
   std::string header_sha256;            // raw 32 bytes
   std::string signature;
-  std::string raw_batch;                // the Batch message exactly as received
+  std::string raw_batch;                // the frame body (AgentMessage with the Batch), exactly as received
   std::string agent_cert_pem;           // certificate that verifies `signature`
   std::string policy_digest;
   std::uint64_t received_ns = 0;
