@@ -10,9 +10,11 @@ seconds=${2:-30}
 here=$(cd "$(dirname "$0")" && pwd)
 out=${OUT:-$(mktemp -d)}
 status=0
-for target in packet stream frame policy; do
+targets=()
+for bin in "$build"/tests/fuzz/*_fuzz; do [ -x "$bin" ] && targets+=("$(basename "$bin" _fuzz)"); done
+[ ${#targets[@]} -gt 0 ] || { echo "no fuzz targets in $build/tests/fuzz"; exit 1; }
+for target in "${targets[@]}"; do
   bin=$build/tests/fuzz/${target}_fuzz
-  [ -x "$bin" ] || { echo "missing $bin"; exit 1; }
   work=$out/$target
   mkdir -p "$work/corpus"
   cp -r "$here/corpus/$target/." "$work/corpus/"
