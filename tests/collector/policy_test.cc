@@ -363,7 +363,7 @@ TEST_P(PolicyLoadError, NamesFileLineAndProblem) {
 INSTANTIATE_TEST_SUITE_P(
     Cases, PolicyLoadError,
     ::testing::Values(
-        BadCase{"unknown_top_key", "version: 1\nname: t\nzones: []\n", 3, 1, "unknown key 'zones'"},
+        BadCase{"unknown_top_key", "version: 1\nname: t\nzonez: []\n", 3, 1, "unknown key 'zonez'"},
         BadCase{"wrong_version", "version: 2\nname: t\n", 1, 10, "unsupported policy version"},
         BadCase{"version_not_int", "version: one\nname: t\n", 1, 10, "must be an integer"},
         BadCase{"syntax", "version: 1\nname: [t\n", 3, 0, ""},
