@@ -111,7 +111,7 @@ struct System {
   std::vector<std::string> protocols;  // folded; empty = any
   std::uint64_t from_zones = 0;        // zone bits sources must be in; 0 = any
 
-  bool matches(const v1::AccessEvent& e) const {
+  bool matches(const v1::AccessEvent& e, const std::string& folded_protocol) const {
     if (!addresses.empty() && std::none_of(addresses.begin(), addresses.end(), [&](const Cidr& c) {
           return c.contains(e.dst().address());
         })) {
@@ -120,8 +120,8 @@ struct System {
     if (!ports.empty() && std::find(ports.begin(), ports.end(), e.dst().port()) == ports.end()) {
       return false;
     }
-    if (!protocols.empty() && std::find(protocols.begin(), protocols.end(),
-                                        fold_ascii(e.protocol())) == protocols.end()) {
+    if (!protocols.empty() &&
+        std::find(protocols.begin(), protocols.end(), folded_protocol) == protocols.end()) {
       return false;
     }
     return true;
@@ -299,6 +299,10 @@ class CompiledPolicy final : public Policy {
   std::unordered_set<std::int64_t> holidays_;
   policy::TimeZone tz_;
   std::vector<System> systems_;
+  // Index: systems whose addresses are all single hosts, by address bytes;
+  // every other system is tried in order. The first match in file order wins.
+  std::unordered_map<std::string, std::vector<std::size_t>> systems_by_host_;
+  std::vector<std::size_t> systems_unindexed_;
   std::vector<Grant> grants_;
   std::vector<std::vector<std::size_t>> grants_by_system_;       // system index -> grants
   std::unordered_map<std::string, std::string> domain_aliases_;  // folded alias -> canonical
@@ -353,6 +357,47 @@ class CompiledPolicy final : public Policy {
     return out.empty() ? "no zone" : out;
   }
   bool in_window(const Window& w, std::int64_t unix_s) const;
+
+  void index_systems() {
+    for (std::size_t i = 0; i < systems_.size(); ++i) {
+      const System& s = systems_[i];
+      const bool hosts =
+          !s.addresses.empty() && std::all_of(s.addresses.begin(), s.addresses.end(),
+                                              [](const Cidr& c) { return c.is_host(); });
+      if (!hosts) {
+        systems_unindexed_.push_back(i);
+        continue;
+      }
+      for (const Cidr& c : s.addresses) {
+        auto& list = systems_by_host_[c.host_bytes()];
+        if (list.empty() || list.back() != i) list.push_back(i);
+      }
+    }
+  }
+
+  std::size_t find_system(const v1::AccessEvent& e) const {
+    const std::string protocol = fold_ascii(e.protocol());
+    std::size_t best = systems_.size();
+    auto scan = [&](const std::vector<std::size_t>& list) {
+      for (std::size_t i : list) {
+        if (i >= best) return;
+        if (systems_[i].matches(e, protocol)) {
+          best = i;
+          return;
+        }
+      }
+    };
+    const std::string& a = e.dst().address();
+    if (const auto it = systems_by_host_.find(a); it != systems_by_host_.end()) scan(it->second);
+    static constexpr char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, '\xff', '\xff'};
+    if (a.size() == 16 && a.compare(0, 12, kMapped, 12) == 0) {
+      if (const auto it = systems_by_host_.find(a.substr(12)); it != systems_by_host_.end()) {
+        scan(it->second);
+      }
+    }
+    scan(systems_unindexed_);
+    return best;
+  }
 
  private:
   Decision run(const v1::AccessEvent& e, DetectionState* state,
@@ -512,25 +557,21 @@ Decision CompiledPolicy::run(const v1::AccessEvent& e, DetectionState* state,
   };
   // Capture-health records ("vagt") are evidence about the sensor, not access.
   if (e.protocol() == "vagt") {
-    note("capture-health record: not judged");
+    if (trace) note("capture-health record: not judged");
     return d;
   }
 
-  std::size_t sys = systems_.size();
-  for (std::size_t i = 0; i < systems_.size(); ++i) {
-    if (systems_[i].matches(e)) {
-      sys = i;
-      break;
-    }
-  }
+  const std::size_t sys = find_system(e);
   const bool listed = sys < systems_.size();
   if (listed) d.system = systems_[sys].name;
-  note(listed ? "system: '" + systems_[sys].name + "' (" +
-                    classification_name(systems_[sys].classification) +
-                    "), the first whose match fits " + format_endpoint(e.dst()) + " " + e.protocol()
-              : "system: none matches " + format_endpoint(e.dst()) + " " + e.protocol());
+  if (trace)
+    note(listed
+             ? "system: '" + systems_[sys].name + "' (" +
+                   classification_name(systems_[sys].classification) +
+                   "), the first whose match fits " + format_endpoint(e.dst()) + " " + e.protocol()
+             : "system: none matches " + format_endpoint(e.dst()) + " " + e.protocol());
   const std::uint64_t src_zones = zones_of(e.src().address());
-  if (!zones_.empty()) note("source zones: " + zone_names(src_zones));
+  if (!zones_.empty() && trace) note("source zones: " + zone_names(src_zones));
   const std::string system_name = listed ? systems_[sys].name : std::string();
   const std::int64_t unix_s = static_cast<std::int64_t>(e.time_ns() / kSecond);
 
@@ -538,10 +579,11 @@ Decision CompiledPolicy::run(const v1::AccessEvent& e, DetectionState* state,
   const bool anonymous = id.form == Identity::Form::kAnonymous;
   const Person* person = directory_.given ? directory_.find(id) : nullptr;
   if (directory_.given && !anonymous) {
-    note(person ? "directory: " + quoted(person->name) + ", " + kind_name(person->kind) +
-                      (person->department.empty() ? "" : ", department " + person->department) +
-                      (person->active ? "" : ", disabled")
-                : "directory: principal not listed");
+    if (trace)
+      note(person ? "directory: " + quoted(person->name) + ", " + kind_name(person->kind) +
+                        (person->department.empty() ? "" : ", department " + person->department) +
+                        (person->active ? "" : ", disabled")
+                  : "directory: principal not listed");
   }
 
   if (state && fold_ascii(e.protocol()) == "hl7" && fold_ascii(e.action()) == "adt") {
@@ -565,10 +607,11 @@ Decision CompiledPolicy::run(const v1::AccessEvent& e, DetectionState* state,
       const std::string key = id.form == Identity::Form::kDn ? id.dn : id.user + "@" + id.domain;
       if (const auto& c = det(Det::kFailureBurst); c.enabled) {
         const auto n = state->record_failure(key, e.time_ns(), c.window_ns, c.threshold);
-        note("auth.failure_burst: " + std::to_string(n.count) +
-             " failure(s) of this principal "
-             "in the window (threshold " +
-             std::to_string(c.threshold) + ")");
+        if (trace)
+          note("auth.failure_burst: " + std::to_string(n.count) +
+               " failure(s) of this principal "
+               "in the window (threshold " +
+               std::to_string(c.threshold) + ")");
         if (n.alert) {
           add(d, Det::kFailureBurst, system_name,
               std::to_string(n.count) + " failed authentications of " + who(e) + " within " +
@@ -579,9 +622,10 @@ Decision CompiledPolicy::run(const v1::AccessEvent& e, DetectionState* state,
       if (const auto& c = det(Det::kPasswordSpray); c.enabled) {
         const std::string src = format_address(e.src().address());
         const auto n = state->record_spray(src, key, e.time_ns(), c.window_ns, c.threshold);
-        note("auth.password_spray: " + std::to_string(n.count) +
-             " distinct principal(s) failed from this source in the window (threshold " +
-             std::to_string(c.threshold) + ")");
+        if (trace)
+          note("auth.password_spray: " + std::to_string(n.count) +
+               " distinct principal(s) failed from this source in the window (threshold " +
+               std::to_string(c.threshold) + ")");
         if (n.alert) {
           add(d, Det::kPasswordSpray, system_name,
               "Failed authentications for " + std::to_string(n.count) +
@@ -591,7 +635,7 @@ Decision CompiledPolicy::run(const v1::AccessEvent& e, DetectionState* state,
         }
       }
     }
-    note("failed authentication: no RBAC decision");
+    if (trace) note("failed authentication: no RBAC decision");
     d.allowed = d.findings.empty();
     return d;
   }
@@ -664,7 +708,7 @@ Decision CompiledPolicy::run(const v1::AccessEvent& e, DetectionState* state,
   for (std::size_t gi : grants_by_system_[sys]) {
     const Grant& g = grants_[gi];
     if (!action_allowed(g, action)) {
-      note("grant '" + g.id + "': does not list action '" + e.action() + "'");
+      if (trace) note("grant '" + g.id + "': does not list action '" + e.action() + "'");
       continue;
     }
     bool named = false, zone_ok = false;
@@ -681,23 +725,25 @@ Decision CompiledPolicy::run(const v1::AccessEvent& e, DetectionState* state,
       break;
     }
     if (!named) {
-      note("grant '" + g.id + "': does not name this principal");
+      if (trace) note("grant '" + g.id + "': does not name this principal");
       continue;
     }
     if (!zone_ok) {
-      note("grant '" + g.id + "': names the principal, but not from " + zone_names(src_zones));
+      if (trace)
+        note("grant '" + g.id + "': names the principal, but not from " + zone_names(src_zones));
       if (!near_zone) near_zone = &g;
       continue;
     }
     if (!g.windows.empty() && std::none_of(g.windows.begin(), g.windows.end(), [&](std::size_t w) {
           return in_window(windows_[w], unix_s);
         })) {
-      note("grant '" + g.id + "': names the principal, but not at " +
-           local_time_text(tz_, e.time_ns()));
+      if (trace)
+        note("grant '" + g.id + "': names the principal, but not at " +
+             local_time_text(tz_, e.time_ns()));
       if (!near_window) near_window = &g;
       continue;
     }
-    note("grant '" + g.id + "': applies (via " + path->via + ")");
+    if (trace) note("grant '" + g.id + "': applies (via " + path->via + ")");
     applied = &g;
     emergency_role = path->emergency;
     via = path->via;
@@ -799,13 +845,13 @@ Decision CompiledPolicy::run(const v1::AccessEvent& e, DetectionState* state,
               " (Health Act section 42a).");
     } else {
       d.basis = relation;
-      note("patient.unexplained_access: explained by " + relation);
+      if (trace) note("patient.unexplained_access: explained by " + relation);
     }
   }
 
   bool breach = false;
   for (const Finding& f : d.findings) {
-    note("finding " + f.rule_id + " (" + to_string(f.severity) + "): " + f.explanation);
+    if (trace) note("finding " + f.rule_id + " (" + to_string(f.severity) + "): " + f.explanation);
     if (f.rule_id != "access.emergency") breach = true;
   }
   d.allowed = !breach;
@@ -1323,6 +1369,7 @@ std::unique_ptr<CompiledPolicy> Loader::compile(const YAML::Node& root) {
     p->systems_.push_back(std::move(s));
   }
   p->grants_by_system_.resize(p->systems_.size());
+  p->index_systems();
 
   auto member_text = [&](const std::string& text, const YAML::Node& n) {
     auto id = policy::identity_from_member(text);
