@@ -17,6 +17,15 @@ bool within(std::uint64_t then, std::uint64_t now, std::uint64_t window) {
   return then + window > now;
 }
 
+// One alert per key per window, once the count reaches the threshold.
+bool alert_due(std::size_t count, std::size_t threshold, bool& alerted, std::uint64_t& last_alert,
+               std::uint64_t t, std::uint64_t window) {
+  if (count < threshold || (alerted && within(last_alert, t, window))) return false;
+  alerted = true;
+  last_alert = t;
+  return true;
+}
+
 }  // namespace
 
 template <typename Map, typename Expired>
@@ -43,14 +52,8 @@ DetectionState::Count DetectionState::record_failure(const std::string& key, std
   f.times.push_back(t);
   while (!f.times.empty() && !within(f.times.front(), t, window)) f.times.pop_front();
   while (f.times.size() > kMaxFailuresPerKey) f.times.pop_front();
-  Count c;
-  c.count = f.times.size();
-  if (c.count >= threshold && (!f.alerted || !within(f.last_alert, t, window))) {
-    c.alert = true;
-    f.alerted = true;
-    f.last_alert = t;
-  }
-  return c;
+  const std::size_t n = f.times.size();
+  return Count{n, alert_due(n, threshold, f.alerted, f.last_alert, t, window)};
 }
 
 DetectionState::Count DetectionState::record_spray(const std::string& source,
@@ -71,14 +74,8 @@ DetectionState::Count DetectionState::record_spray(const std::string& source,
   if (s.last_seen.size() < kMaxPrincipalsPerSource || s.last_seen.count(principal)) {
     s.last_seen[principal] = t;
   }
-  Count c;
-  c.count = s.last_seen.size();
-  if (c.count >= threshold && (!s.alerted || !within(s.last_alert, t, window))) {
-    c.alert = true;
-    s.alerted = true;
-    s.last_alert = t;
-  }
-  return c;
+  const std::size_t n = s.last_seen.size();
+  return Count{n, alert_due(n, threshold, s.alerted, s.last_alert, t, window)};
 }
 
 void DetectionState::open_relation(const std::string& patient, const std::string& department,

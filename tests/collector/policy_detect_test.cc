@@ -13,35 +13,14 @@
 #include "collector/policy/detector.h"
 #include "collector/policy/policy.h"
 #include "collector/policy/tz.h"
+#include "tests/collector/policy_test_util.h"
 
 namespace vagt::collector {
 namespace {
 
-namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "vagt-detect-XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string write(const std::string& name, const std::string& text) const {
-    const std::string p = (path_ / name).string();
-    std::ofstream(p, std::ios::binary) << text;
-    return p;
-  }
-
- private:
-  fs::path path_;
-};
-
-std::string addr(const char* text) {
-  unsigned char buf[16];
-  if (inet_pton(AF_INET, text, buf) == 1) return std::string(reinterpret_cast<char*>(buf), 4);
-  ADD_FAILURE() << "bad address " << text;
-  return {};
-}
+using testing::addr;
+using testing::TempDir;
 
 constexpr std::uint64_t kS = 1'000'000'000ULL;
 
@@ -353,13 +332,19 @@ TEST_F(DetectTest, CleartextCredentials) {
   EXPECT_EQ(ids(eval(f)), Ids{"credentials.cleartext"});
 }
 
-TEST_F(DetectTest, FailureBurstWindowEdge) {
+// A failed LDAPS bind of CORP\ann to the directory.
+Ev failed_bind() {
   Ev e;
   e.dst = "10.20.0.2";
   e.protocol = "ldap";
   e.action = "bind";
   e.port = 636;
   e.outcome = v1::OUTCOME_FAILURE;
+  return e;
+}
+
+TEST_F(DetectTest, FailureBurstWindowEdge) {
+  Ev e = failed_bind();
   const std::uint64_t t0 = e.time;
   EXPECT_EQ(ids(eval(e)), Ids{});
   e.time = t0 + 30 * kS;
@@ -381,13 +366,8 @@ TEST_F(DetectTest, FailureBurstWindowEdge) {
 }
 
 TEST_F(DetectTest, PasswordSprayCountsDistinctPrincipals) {
-  Ev e;
-  e.dst = "10.20.0.2";
-  e.protocol = "ldap";
-  e.action = "bind";
-  e.port = 636;
+  Ev e = failed_bind();
   e.src = "10.10.7.7";
-  e.outcome = v1::OUTCOME_FAILURE;
   e.principal = "CORP\\a1";
   EXPECT_EQ(ids(eval(e)), Ids{});
   EXPECT_EQ(ids(eval(e)), Ids{});  // same principal again: still one
@@ -507,12 +487,7 @@ TEST_F(DetectTest, RelationEndsAtGraceAndCancelAdmitEndsAtOnce) {
 }
 
 TEST_F(DetectTest, StateSurvivesAPolicyReload) {
-  Ev e;
-  e.dst = "10.20.0.2";
-  e.protocol = "ldap";
-  e.action = "bind";
-  e.port = 636;
-  e.outcome = v1::OUTCOME_FAILURE;
+  Ev e = failed_bind();
   EXPECT_EQ(ids(eval(e)), Ids{});
   e.time += kS;
   EXPECT_EQ(ids(eval(e)), Ids{});

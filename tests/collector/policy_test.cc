@@ -10,36 +10,14 @@
 
 #include "collector/policy/cidr.h"
 #include "collector/policy/principal.h"
+#include "tests/collector/policy_test_util.h"
 
 namespace vagt::collector {
 namespace {
 
-namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "vagt-policy-XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string write(const std::string& name, const std::string& text) const {
-    const std::string p = (path_ / name).string();
-    std::ofstream(p, std::ios::binary) << text;
-    return p;
-  }
-
- private:
-  fs::path path_;
-};
-
-std::string addr(const char* text) {
-  unsigned char buf[16];
-  if (inet_pton(AF_INET, text, buf) == 1) return std::string(reinterpret_cast<char*>(buf), 4);
-  if (inet_pton(AF_INET6, text, buf) == 1) return std::string(reinterpret_cast<char*>(buf), 16);
-  ADD_FAILURE() << "bad address " << text;
-  return {};
-}
+using testing::addr;
+using testing::TempDir;
 
 v1::AccessEvent event(const char* dst, std::uint32_t port, const std::string& principal,
                       const std::string& realm = "", v1::Outcome outcome = v1::OUTCOME_SUCCESS,
