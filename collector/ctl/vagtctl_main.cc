@@ -103,9 +103,14 @@ CLI::App* add_policy_commands(CLI::App& app, PolicyCmd& c) {
 
 int run_policy_command(const PolicyCmd& c) {
   namespace ctl = vagt::collector::ctl;
-  if (c.check->parsed()) return ctl::policy_check(c.files, std::cout, std::cerr);
-  if (c.test->parsed()) return ctl::policy_test(c.dir, std::cout, std::cerr);
-  return ctl::policy_explain(c.policy, c.event, std::cout, std::cerr);
+  try {
+    if (c.check->parsed()) return ctl::policy_check(c.files, std::cout, std::cerr);
+    if (c.test->parsed()) return ctl::policy_test(c.dir, std::cout, std::cerr);
+    return ctl::policy_explain(c.policy, c.event, std::cout, std::cerr);
+  } catch (const std::exception& e) {  // e.g. a YAML value of the wrong type in a test file
+    std::cerr << "vagtctl: " << e.what() << "\n";
+    return 2;
+  }
 }
 
 }  // namespace
