@@ -1739,6 +1739,7 @@ std::unique_ptr<CompiledPolicy> Loader::compile(const YAML::Node& root) {
       const Det which = static_cast<Det>(spec - std::begin(kDetections));
       DetectionConfig& c = p->det(which);
       c.enabled = true;
+      c.severity = spec->severity;
       const YAML::Node v = kv.second;
       if (v.IsNull()) continue;
       const std::string what = "detection '" + id + "'";
@@ -1767,8 +1768,6 @@ std::unique_ptr<CompiledPolicy> Loader::compile(const YAML::Node& root) {
         const auto sev = severity_from_string(string_of(sv, "severity of " + what));
         if (!sev) error(sv, "severity of " + what + " must be info, low, medium, high or critical");
         c.severity = *sev;
-      } else {
-        c.severity = spec->severity;
       }
       if (const YAML::Node t = v["threshold"]) {
         const long long n = int_of(t, "threshold of " + what);

@@ -18,7 +18,6 @@
 namespace vagt::collector {
 namespace {
 
-
 using testing::addr;
 using testing::TempDir;
 
@@ -288,7 +287,10 @@ TEST_F(DetectTest, DirectoryIdentities) {
   e.principal = "CORP\\zed";
   EXPECT_EQ(ids(eval(e)), (Ids{"identity.unknown_principal", "rbac.no_grant"}));
   e.principal = "bob@corp.example";
-  EXPECT_EQ(ids(eval(e)), Ids{"identity.disabled_account"});
+  const Decision disabled = eval(e);
+  EXPECT_EQ(ids(disabled), Ids{"identity.disabled_account"});
+  EXPECT_EQ(disabled.findings[0].severity,
+            Severity::kHigh);  // its default, listed without settings
   e.principal = "CORP\\old";
   e.time = utc(2026, 3, 1, 22, 59, 59);  // 23:59:59 on the last valid day (CET)
   EXPECT_EQ(ids(eval(e)), Ids{"access.off_hours"});
