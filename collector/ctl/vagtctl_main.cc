@@ -4,6 +4,9 @@
 //                    [--principal P] [--protocol P] [--system S] [--limit N]
 //   vagtctl breaches [--db PATH] [--json|--csv] [--since T] [--until T] [--agent A]
 //                    [--principal P] [--kind policy|integrity] [--rule ID] [--limit N]
+//   vagtctl policy check FILES...            (exit 1: a file does not load)
+//   vagtctl policy test DIR                  (exit 1: a test failed, 2: bad test file)
+//   vagtctl policy explain [--policy FILE] EVENT.json
 //
 // Opens the store read-only: it never creates or migrates a database.
 
@@ -12,7 +15,9 @@
 #include <iostream>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "collector/ctl/policy_cmd.h"
 #include "collector/ctl/render.h"
 #include "collector/store/sqlite/sqlite_store.h"
 
@@ -74,6 +79,40 @@ std::unique_ptr<vagt::collector::SqliteStore> open_store(const std::string& path
   return std::move(*store);
 }
 
+// vagtctl policy check FILES... | test DIR | explain --policy FILE EVENT.json
+struct PolicyCmd {
+  CLI::App* check = nullptr;
+  CLI::App* test = nullptr;
+  CLI::App* explain = nullptr;
+  std::vector<std::string> files;
+  std::string dir, policy = "/etc/vagt/policy.yaml", event;
+};
+
+CLI::App* add_policy_commands(CLI::App& app, PolicyCmd& c) {
+  auto* policy = app.add_subcommand("policy", "check, test and explain policies");
+  policy->require_subcommand(1);
+  c.check = policy->add_subcommand("check", "load policy files; report file:line:column errors");
+  c.check->add_option("files", c.files, "policy files")->required();
+  c.test = policy->add_subcommand("test", "run table-driven policy tests (*.yaml in DIR)");
+  c.test->add_option("dir", c.dir, "directory or file of policy tests")->required();
+  c.explain = policy->add_subcommand("explain", "explain the decision for an event (JSON)");
+  c.explain->add_option("--policy", c.policy, "policy file")->capture_default_str();
+  c.explain->add_option("event", c.event, "event JSON file (one object or a list)")->required();
+  return policy;
+}
+
+int run_policy_command(const PolicyCmd& c) {
+  namespace ctl = vagt::collector::ctl;
+  try {
+    if (c.check->parsed()) return ctl::policy_check(c.files, std::cout, std::cerr);
+    if (c.test->parsed()) return ctl::policy_test(c.dir, std::cout, std::cerr);
+    return ctl::policy_explain(c.policy, c.event, std::cout, std::cerr);
+  } catch (const std::exception& e) {  // e.g. a YAML value of the wrong type in a test file
+    std::cerr << "vagtctl: " << e.what() << "\n";
+    return 2;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -95,11 +134,15 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"policy", "integrity"}));
   breaches->add_option("--rule", rule, "rule id, e.g. rbac.no_grant");
 
+  PolicyCmd policy_cmd;
+  auto* policy = add_policy_commands(app, policy_cmd);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  if (policy->parsed()) return run_policy_command(policy_cmd);
 
   try {
     if (events->parsed()) {

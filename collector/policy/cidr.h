@@ -22,6 +22,11 @@ class Cidr {
   // `address` holds 4 or 16 bytes in network order, as in v1::Endpoint.
   bool contains(std::string_view address) const noexcept;
   std::string to_string() const;
+  // A single address (/32 or /128), and its 4 or 16 bytes: for exact-match indexes.
+  bool is_host() const noexcept { return prefix_ == length_ * 8; }
+  std::string host_bytes() const {
+    return std::string(reinterpret_cast<const char*>(bytes_.data()), length_);
+  }
 
  private:
   std::array<std::uint8_t, 16> bytes_{};

@@ -47,6 +47,27 @@ std::shared_ptr<const Policy> Ingest::policy() const {
   return policy_;
 }
 
+bool Ingest::reload_policy(const std::string& path) {
+  auto loaded = load_policy_file(path);
+  if (!loaded) {
+    log_->error("policy reload refused, the old policy stays in force: {}", loaded.error().message);
+    IntegrityFinding f;
+    f.agent_id = "collector";
+    f.rule_id = "policy.reload_refused";
+    f.severity = Severity::kMedium;
+    f.explanation = "A policy reload was refused and the previous policy (sha256 " +
+                    policy()->digest() + ") stays in force: " + loaded.error().message;
+    f.detected_ns = now_ns();
+    if (auto r = store_.record_integrity_finding(f); !r)
+      log_->error("could not record policy.reload_refused: {}", r.error().describe());
+    return false;
+  }
+  for (const std::string& w : (*loaded)->warnings()) log_->warn("policy: {}", w);
+  log_->info("policy {} reloaded, sha256 {}", path, (*loaded)->digest());
+  set_policy(std::move(*loaded));
+  return true;
+}
+
 Result<v1::Welcome> Ingest::welcome(const std::string& agent_id) {
   auto state = store_.chain_state(agent_id);
   if (!state) return tl::unexpected(state.error());
@@ -129,7 +150,7 @@ BatchOutcome Ingest::on_batch(const std::string& agent_id, const crypto::Certifi
     EventRecord er;
     er.event = std::move(vb.events[static_cast<std::size_t>(i)]);
     er.raw = batch.events(i);
-    er.decision = policy->evaluate(er.event);
+    er.decision = policy->evaluate(er.event, detections_);
     breaches += er.decision.findings.size();
     rec.events.push_back(std::move(er));
   }

@@ -11,6 +11,7 @@
 #include <set>
 #include <string>
 
+#include "collector/policy/detector.h"
 #include "collector/policy/policy.h"
 #include "collector/store/store.h"
 #include "common/batch.h"
@@ -57,6 +58,12 @@ class Ingest {
 
   void set_policy(std::shared_ptr<const Policy> policy);
   std::shared_ptr<const Policy> policy() const;
+  // Hot reload (SIGHUP): loads `path`; on success swaps the policy and logs
+  // the new digest; on failure keeps the old one, logs the error with
+  // file:line:column and records an integrity finding "policy.reload_refused".
+  // The stateful detections' memory is kept either way.
+  bool reload_policy(const std::string& path);
+  const DetectionState& detections() const { return detections_; }
   const IngestCounters& counters() const { return counters_; }
   const IngestLimits& limits() const { return limits_; }
 
@@ -72,6 +79,7 @@ class Ingest {
   std::shared_ptr<const Policy> policy_;
   std::set<std::string> active_;
   IngestCounters counters_;
+  DetectionState detections_;  // survives policy reloads
 };
 
 std::uint64_t now_ns();

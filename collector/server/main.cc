@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <fstream>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
       return 2;
     }
     boot_log->info("policy {} loaded, sha256 {}", config->policy_file, (*policy)->digest());
+    for (const std::string& w : (*policy)->warnings()) boot_log->warn("policy: {}", w);
 
     auto store = collector::SqliteStore::open(config->store_path);
     if (!store) {
@@ -72,11 +74,24 @@ int main(int argc, char** argv) {
       std::rename((port_file + ".tmp").c_str(), port_file.c_str());
     }
 
+    // SIGHUP: reload the policy; a policy that does not load is refused and
+    // the old one keeps running (Ingest::reload_policy records the refusal).
+    asio::signal_set hangup(io, SIGHUP);
+    std::function<void()> wait_hangup = [&] {
+      hangup.async_wait([&](boost::system::error_code ec, int) {
+        if (ec) return;
+        ingest.reload_policy(config->policy_file);
+        wait_hangup();
+      });
+    };
+    wait_hangup();
+
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](boost::system::error_code ec, int sig) {
       if (ec) return;
       boot_log->info("signal {}: shutting down", sig);
       server.stop();
+      hangup.cancel();
       io.stop();
     });
 

@@ -10,36 +10,14 @@
 
 #include "collector/policy/cidr.h"
 #include "collector/policy/principal.h"
+#include "tests/collector/policy_test_util.h"
 
 namespace vagt::collector {
 namespace {
 
-namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "vagt-policy-XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string write(const std::string& name, const std::string& text) const {
-    const std::string p = (path_ / name).string();
-    std::ofstream(p, std::ios::binary) << text;
-    return p;
-  }
-
- private:
-  fs::path path_;
-};
-
-std::string addr(const char* text) {
-  unsigned char buf[16];
-  if (inet_pton(AF_INET, text, buf) == 1) return std::string(reinterpret_cast<char*>(buf), 4);
-  if (inet_pton(AF_INET6, text, buf) == 1) return std::string(reinterpret_cast<char*>(buf), 16);
-  ADD_FAILURE() << "bad address " << text;
-  return {};
-}
+using testing::addr;
+using testing::TempDir;
 
 v1::AccessEvent event(const char* dst, std::uint32_t port, const std::string& principal,
                       const std::string& realm = "", v1::Outcome outcome = v1::OUTCOME_SUCCESS,
@@ -363,7 +341,7 @@ TEST_P(PolicyLoadError, NamesFileLineAndProblem) {
 INSTANTIATE_TEST_SUITE_P(
     Cases, PolicyLoadError,
     ::testing::Values(
-        BadCase{"unknown_top_key", "version: 1\nname: t\nzones: []\n", 3, 1, "unknown key 'zones'"},
+        BadCase{"unknown_top_key", "version: 1\nname: t\nzonez: []\n", 3, 1, "unknown key 'zonez'"},
         BadCase{"wrong_version", "version: 2\nname: t\n", 1, 10, "unsupported policy version"},
         BadCase{"version_not_int", "version: one\nname: t\n", 1, 10, "must be an integer"},
         BadCase{"syntax", "version: 1\nname: [t\n", 3, 0, ""},
@@ -441,7 +419,7 @@ INSTANTIATE_TEST_SUITE_P(
                 "  - name: other.example\n    aliases: [corp]\n",
                 7, 15, "given twice"},
         BadCase{"missing_name", "version: 1\n", 1, 1, "has no 'name'"},
-        BadCase{"two_documents", "version: 1\nname: t\n---\nversion: 1\nname: u\n", 4, 1,
+        BadCase{"two_documents", "version: 1\nname: t\n---\nversion: 1\nname: u\n", 3, 1,
                 "one YAML document"},
         BadCase{"not_a_map", "- a\n- b\n", 1, 1, "must be a mapping"}),
     [](const ::testing::TestParamInfo<BadCase>& i) { return std::string(i.param.name); });
