@@ -285,7 +285,13 @@ class Verifier {
 
 Result<VerifyReport> verify_store(Store& store, const VerifyOptions& options,
                                   const Progress& progress) {
-  return Verifier(store, options, progress).run();
+  Result<VerifyReport> report = fail(ErrorCode::kInternal, "verification did not run");
+  auto r = store.read_snapshot([&]() -> Result<void> {
+    report = Verifier(store, options, progress).run();
+    return {};
+  });
+  if (!r) return tl::unexpected(r.error());
+  return report;
 }
 
 }  // namespace vagt::collector::ledger

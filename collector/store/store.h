@@ -169,6 +169,9 @@ class Store {
                                     const Visitor<ledger::Row>& visit) = 0;
   // Batches by agent, then first sequence, each with its event rows.
   virtual Result<void> scan_batches(const Visitor<StoredBatch>& visit) = 0;
+  // Runs `reads` on one consistent snapshot of the store (while a collector
+  // goes on appending). Meant for a connection of its own (vagtctl verify).
+  virtual Result<void> read_snapshot(const std::function<Result<void>()>& reads) = 0;
 
   // Enrolment registry (changes are ledger records).
   virtual Result<void> record_enrolment(const EnrolmentChange& change) = 0;

@@ -902,6 +902,18 @@ Result<void> SqliteStore::scan_batches(const Visitor<StoredBatch>& visit) {
   return {};
 }
 
+Result<void> SqliteStore::read_snapshot(const std::function<Result<void>()>& reads) {
+  {
+    std::lock_guard lock(mutex_);
+    // A read transaction: WAL keeps every read in it on one snapshot.
+    if (auto r = exec(db_, "BEGIN DEFERRED"); !r) return r;
+  }
+  auto result = reads();
+  std::lock_guard lock(mutex_);
+  if (auto r = exec(db_, "COMMIT"); !r && result) return r;
+  return result;
+}
+
 Result<void> SqliteStore::record_enrolment(const EnrolmentChange& c) {
   if (!stmts_->insert_enrolment.get()) return fail(ErrorCode::kStore, "store opened read-only");
   if (c.agent_id.empty() || (c.action != "enroll" && c.action != "revoke"))

@@ -65,6 +65,7 @@ class SqliteStore final : public Store {
   Result<void> scan_records(const ledger::RecordKind& kind,
                             const Visitor<ledger::Row>& visit) override;
   Result<void> scan_batches(const Visitor<StoredBatch>& visit) override;
+  Result<void> read_snapshot(const std::function<Result<void>()>& reads) override;
   Result<void> record_enrolment(const EnrolmentChange& change) override;
   Result<std::optional<Enrolment>> enrolment(const std::string& agent_id) override;
   Result<std::vector<Enrolment>> enrolments() override;
