@@ -383,6 +383,25 @@ TEST_F(LedgerTest, AgentOverItsBatchRateIsThrottledPerAgent) {
   EXPECT_EQ(ingest_->throttle("agent-1").count(), 0);  // no limit configured: never waits
 }
 
+TEST_F(LedgerTest, SchemaOneStoreIsMigratedWithEveryRecordAsALeaf) {
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(send(sign(3)).ack);
+  const auto records = store_->ledger_size().value();
+  heads_.reset();
+  ingest_.reset();
+  store_.reset();
+  // Back to schema 1: no ledger, no heads, no registry.
+  side_exec(
+      "DROP TABLE ledger; DROP TABLE tree_heads; DROP TABLE enrolments; PRAGMA user_version = 1");
+  auto s = SqliteStore::open(path_);
+  ASSERT_TRUE(s) << s.error().describe();
+  store_ = std::move(*s);
+  EXPECT_EQ(store_->ledger_size().value(), records);
+  const auto r = verify();
+  EXPECT_TRUE(r.ok()) << first(r);
+  EXPECT_EQ(r.leaves, records);
+  EXPECT_EQ(r.batches, 2u);
+}
+
 TEST_F(LedgerTest, LeafEncodingIsStable) {
   // Pinned: changing the encoding breaks every stored ledger (docs/evidence.md).
   const ledger::Row row{std::int64_t{7}, std::string("ab"), std::monostate{}};
