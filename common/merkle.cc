@@ -43,6 +43,23 @@ void path(const crypto::Sha256* hashes, std::size_t n, std::size_t index,
   }
 }
 
+// SUBPROOF(m, D[n], b) of RFC 6962 2.1.2.
+void subproof(const crypto::Sha256* hashes, std::size_t n, std::size_t m, bool complete,
+              std::vector<crypto::Sha256>& out) {
+  if (m == n) {
+    if (!complete) out.push_back(subtree(hashes, n));
+    return;
+  }
+  const std::size_t k = split_point(n);
+  if (m <= k) {
+    subproof(hashes, k, m, complete, out);
+    out.push_back(subtree(hashes + k, n - k));
+  } else {
+    subproof(hashes + k, n - k, m - k, false, out);
+    out.push_back(subtree(hashes, k));
+  }
+}
+
 }  // namespace
 
 crypto::Sha256 leaf_hash(ByteView data) {
@@ -97,6 +114,54 @@ bool verify_inclusion(const crypto::Sha256& leaf, std::size_t index, std::size_t
     sn >>= 1;
   }
   return sn == 0 && r == root;
+}
+
+std::vector<crypto::Sha256> consistency_proof(const std::vector<crypto::Sha256>& leaf_hashes,
+                                              std::size_t old_size) {
+  std::vector<crypto::Sha256> out;
+  if (old_size == 0 || old_size >= leaf_hashes.size()) return out;
+  subproof(leaf_hashes.data(), leaf_hashes.size(), old_size, true, out);
+  return out;
+}
+
+bool verify_consistency(std::size_t old_size, std::size_t new_size,
+                        const std::vector<crypto::Sha256>& proof, const crypto::Sha256& old_root,
+                        const crypto::Sha256& new_root) {
+  if (old_size > new_size) return false;
+  if (old_size == new_size) return proof.empty() && old_root == new_root;
+  if (old_size == 0) return false;
+  if (proof.empty()) return false;
+  // RFC 9162 2.1.4.2.
+  std::vector<crypto::Sha256> path;
+  path.reserve(proof.size() + 1);
+  const bool power_of_two = (old_size & (old_size - 1)) == 0;
+  if (power_of_two) path.push_back(old_root);
+  path.insert(path.end(), proof.begin(), proof.end());
+  std::size_t fn = old_size - 1, sn = new_size - 1;
+  while ((fn & 1) == 1) {
+    fn >>= 1;
+    sn >>= 1;
+  }
+  crypto::Sha256 fr = path[0], sr = path[0];
+  for (std::size_t i = 1; i < path.size(); ++i) {
+    const crypto::Sha256& c = path[i];
+    if (sn == 0) return false;
+    if ((fn & 1) == 1 || fn == sn) {
+      fr = node_hash(c, fr);
+      sr = node_hash(c, sr);
+      if ((fn & 1) == 0) {
+        while ((fn & 1) == 0 && fn != 0) {
+          fn >>= 1;
+          sn >>= 1;
+        }
+      }
+    } else {
+      sr = node_hash(sr, c);
+    }
+    fn >>= 1;
+    sn >>= 1;
+  }
+  return sn == 0 && fr == old_root && sr == new_root;
 }
 
 }  // namespace vagt::merkle

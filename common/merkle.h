@@ -26,4 +26,17 @@ std::vector<crypto::Sha256> inclusion_proof(const std::vector<crypto::Sha256>& l
 bool verify_inclusion(const crypto::Sha256& leaf, std::size_t index, std::size_t tree_size,
                       const std::vector<crypto::Sha256>& proof, const crypto::Sha256& root);
 
+// Consistency proof (RFC 6962 2.1.2 PROOF(m, D[n])) that the first `old_size`
+// leaves are a prefix of all of `leaf_hashes`. Empty when old_size is 0, equal
+// to the size, or larger than it.
+std::vector<crypto::Sha256> consistency_proof(const std::vector<crypto::Sha256>& leaf_hashes,
+                                              std::size_t old_size);
+// RFC 9162 2.1.4.2: true when `proof` shows that the tree of `old_size` with
+// `old_root` is a prefix of the tree of `new_size` with `new_root`.
+// old_size 0 is meaningless (every tree extends the empty one) and is refused
+// unless new_size is 0 too.
+bool verify_consistency(std::size_t old_size, std::size_t new_size,
+                        const std::vector<crypto::Sha256>& proof, const crypto::Sha256& old_root,
+                        const crypto::Sha256& new_root);
+
 }  // namespace vagt::merkle

@@ -282,6 +282,64 @@ std::string render_breaches(const std::vector<StoredBreach>& breaches, Format fo
   return render(breaches, format, kBreachColumns, breach_row, breach_json);
 }
 
+nlohmann::ordered_json enrolment_json(const Enrolment& e) {
+  nlohmann::ordered_json j;
+  j["agent"] = e.agent_id;
+  j["fingerprint"] = e.fingerprint;
+  j["status"] = e.status;
+  j["enrolled"] = e.enrolled_ns ? nlohmann::ordered_json(format_time_ns(e.enrolled_ns))
+                                : nlohmann::ordered_json(nullptr);
+  j["enrolled_by"] = e.enrolled_by;
+  j["changed"] = format_time_ns(e.changed_ns);
+  j["changed_by"] = e.changed_by;
+  j["reason"] =
+      e.reason.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(e.reason);
+  return j;
+}
+
+std::string render_enrolments(const std::vector<Enrolment>& enrolments, Format format) {
+  static const char* const kColumns[] = {"agent",       "fingerprint", "status",     "enrolled",
+                                         "enrolled_by", "changed",     "changed_by", "reason"};
+  auto row = [](const Enrolment& e, bool for_people) -> Row {
+    return {e.agent_id,    e.fingerprint,
+            e.status,      time_cell(e.enrolled_ns, for_people),
+            e.enrolled_by, time_cell(e.changed_ns, for_people),
+            e.changed_by,  e.reason};
+  };
+  return render(enrolments, format, kColumns, row, enrolment_json);
+}
+
+std::string render_verify(const ledger::VerifyReport& r, bool json) {
+  if (json) {
+    nlohmann::ordered_json j;
+    j["ok"] = r.ok();
+    j["leaves"] = r.leaves;
+    j["records"] = r.records;
+    j["batches"] = r.batches;
+    j["events"] = r.events;
+    j["tree_heads"] = r.heads;
+    j["signed_size"] = r.signed_size;
+    j["root"] = r.root_hex;
+    auto problems = nlohmann::ordered_json::array();
+    for (const auto& p : r.problems)
+      problems.push_back({{"table", p.table}, {"id", p.id}, {"what", p.what}});
+    j["problems"] = std::move(problems);
+    return dump(j) + "\n";
+  }
+  std::string out;
+  for (const auto& p : r.problems)
+    out += "MISMATCH " + sanitize(p.table) + " " + std::to_string(p.id) + ": " + sanitize(p.what) +
+           "\n";
+  out += std::string(r.ok() ? "verified" : "FAILED") + ": " + std::to_string(r.leaves) +
+         " ledger leaves, " + std::to_string(r.records) + " records, " + std::to_string(r.batches) +
+         " batches, " + std::to_string(r.events) + " events, " + std::to_string(r.heads) +
+         " signed tree heads; root " + r.root_hex + "\n";
+  if (r.leaves > r.signed_size)
+    out += "note: " + std::to_string(r.leaves - r.signed_size) +
+           " leaves are newer than the newest signed tree head (not yet signed)\n";
+  return out;
+}
+
 Result<std::uint64_t> parse_rfc3339(std::string_view t) {
   const auto bad = [&] {
     return fail(ErrorCode::kInvalidArgument,

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "collector/ledger/verify.h"
 #include "collector/store/store.h"
 #include "common/result.h"
 
@@ -34,6 +35,15 @@ std::string render_breaches(const std::vector<StoredBreach>& breaches, Format fo
 // a breach with all fields of StoredBreach (times as RFC 3339).
 nlohmann::ordered_json event_json(const StoredEvent& event);
 nlohmann::ordered_json breach_json(const StoredBreach& breach);
+
+// Columns: agent, fingerprint, status, enrolled, enrolled_by, changed,
+// changed_by, reason.
+std::string render_enrolments(const std::vector<Enrolment>& enrolments, Format format);
+nlohmann::ordered_json enrolment_json(const Enrolment& enrolment);
+
+// vagtctl verify's result: one JSON object (--json), or lines for people
+// naming each problem as "table id: what".
+std::string render_verify(const ledger::VerifyReport& report, bool json);
 
 // The cell escaping described above.
 std::string sanitize(std::string_view text);

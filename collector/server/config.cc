@@ -12,7 +12,9 @@ using yaml::where;
 Result<CollectorConfig> load_collector_config(const std::string& path) {
   return yaml::load_strict<CollectorConfig>(path, [&path](const YAML::Node& root) {
     CollectorConfig c;
-    check_keys(path, root, {"listen", "tls", "policy", "store", "limits", "threads", "log_level"});
+    check_keys(path, root,
+               {"listen", "tls", "policy", "store", "limits", "threads", "log_level", "ledger",
+                "enrolment"});
     if (auto n = root["listen"]) {
       check_keys(path, n, {"address", "port"});
       if (n["address"]) c.server.listen_address = get<std::string>(path, n["address"], "address");
@@ -37,9 +39,10 @@ Result<CollectorConfig> load_collector_config(const std::string& path) {
       if (s["path"]) c.store_path = get<std::string>(path, s["path"], "store.path");
     }
     if (auto l = root["limits"]) {
-      check_keys(path, l,
-                 {"max_frame_bytes", "max_events_per_batch", "handshake_timeout_ms",
-                  "idle_timeout_ms", "max_connections"});
+      check_keys(
+          path, l,
+          {"max_frame_bytes", "max_events_per_batch", "handshake_timeout_ms", "idle_timeout_ms",
+           "max_connections", "batches_per_second", "batch_burst", "max_clock_skew_s"});
       if (l["max_frame_bytes"])
         c.limits.max_frame_bytes =
             get<std::uint32_t>(path, l["max_frame_bytes"], "max_frame_bytes");
@@ -54,10 +57,46 @@ Result<CollectorConfig> load_collector_config(const std::string& path) {
             get<std::uint32_t>(path, l["idle_timeout_ms"], "idle_timeout_ms"));
       if (l["max_connections"])
         c.server.max_connections = get<std::size_t>(path, l["max_connections"], "max_connections");
+      if (l["batches_per_second"])
+        c.limits.batches_per_second =
+            get<double>(path, l["batches_per_second"], "batches_per_second");
+      if (l["batch_burst"])
+        c.limits.batch_burst = get<double>(path, l["batch_burst"], "batch_burst");
+      if (l["max_clock_skew_s"])
+        c.limits.max_clock_skew = std::chrono::seconds(
+            get<std::uint32_t>(path, l["max_clock_skew_s"], "max_clock_skew_s"));
+      if (c.limits.batches_per_second != 0 &&
+          (c.limits.batches_per_second < 0.1 || c.limits.batches_per_second > 1e6))
+        throw ConfigError{where(path, l) + ": batches_per_second must be 0 (no limit) or 0.1..1e6"};
+      if (c.limits.batch_burst < 1 || c.limits.batch_burst > 1e6)
+        throw ConfigError{where(path, l) + ": batch_burst must be 1..1e6"};
+      if (c.limits.max_clock_skew.count() < 60)
+        throw ConfigError{where(path, l) + ": max_clock_skew_s must be at least 60"};
       if (c.limits.max_frame_bytes < 1024 || c.limits.max_frame_bytes > (64u << 20))
         throw ConfigError{where(path, l) + ": max_frame_bytes must be 1 KiB..64 MiB"};
       if (c.limits.max_events_per_batch == 0 || c.limits.max_events_per_batch > 100'000)
         throw ConfigError{where(path, l) + ": max_events_per_batch must be 1..100000"};
+    }
+    if (auto n = root["ledger"]) {
+      check_keys(path, n, {"sign_interval_s", "key", "cert"});
+      if (n["sign_interval_s"])
+        c.ledger.sign_interval_s =
+            get<unsigned>(path, n["sign_interval_s"], "ledger.sign_interval_s");
+      if (c.ledger.sign_interval_s == 0 || c.ledger.sign_interval_s > 86'400)
+        throw ConfigError{where(path, n) + ": ledger.sign_interval_s must be 1..86400"};
+      if (n["key"]) c.ledger.key_file = get<std::string>(path, n["key"], "ledger.key");
+      if (n["cert"]) c.ledger.cert_file = get<std::string>(path, n["cert"], "ledger.cert");
+      if (c.ledger.key_file.empty() != c.ledger.cert_file.empty())
+        throw ConfigError{where(path, n) + ": ledger.key and ledger.cert go together"};
+    }
+    if (auto n = root["enrolment"]) {
+      const auto mode = get<std::string>(path, n, "enrolment");
+      if (mode == "required")
+        c.enrolment = EnrolmentMode::kRequired;
+      else if (mode == "open")
+        c.enrolment = EnrolmentMode::kOpen;
+      else
+        throw ConfigError{where(path, n) + ": enrolment must be 'required' or 'open'"};
     }
     if (root["threads"]) c.threads = get<unsigned>(path, root["threads"], "threads");
     if (root["log_level"]) c.log_level = get<std::string>(path, root["log_level"], "log_level");

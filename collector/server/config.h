@@ -11,6 +11,13 @@
 
 namespace vagt::collector {
 
+// The evidence ledger's tree head signing (docs/evidence.md).
+struct LedgerConfig {
+  unsigned sign_interval_s = 60;
+  std::string key_file;   // empty: the TLS key
+  std::string cert_file;  // empty: the TLS certificate
+};
+
 struct CollectorConfig {
   ServerConfig server;
   IngestLimits limits;
@@ -20,6 +27,8 @@ struct CollectorConfig {
   std::string store_path = "/var/lib/vagt/collector.db";
   unsigned threads = 0;  // 0: one per core
   std::string log_level = "info";
+  LedgerConfig ledger;
+  EnrolmentMode enrolment = EnrolmentMode::kRequired;
 };
 
 // Errors name file:line:column. Unknown keys are errors (a typo must not

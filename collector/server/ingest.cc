@@ -68,6 +68,99 @@ bool Ingest::reload_policy(const std::string& path) {
   return true;
 }
 
+std::optional<v1::Refusal> Ingest::admit(const std::string& agent_id,
+                                         const crypto::Certificate& cert, const std::string& peer) {
+  auto enrolment = store_.enrolment(agent_id);
+  if (!enrolment) {
+    log_->error("store: {}", enrolment.error().describe());
+    return collector_trouble("collector.store_unavailable", "the collector cannot read its store")
+        .refusal;
+  }
+  const std::string fingerprint = cert.fingerprint_sha256();
+  std::string code, why;
+  if (!*enrolment) {
+    if (enrolment_mode_ == EnrolmentMode::kOpen) return std::nullopt;
+    code = "enrolment.unknown_agent";
+    why = "agent id is not enrolled";
+  } else if ((*enrolment)->status == "revoked") {
+    code = "enrolment.revoked";
+    why = "agent's enrolment is revoked";
+  } else if ((*enrolment)->fingerprint != fingerprint) {
+    if (enrolment_mode_ == EnrolmentMode::kOpen) return std::nullopt;
+    code = "enrolment.fingerprint_mismatch";
+    why = "certificate is not the one enrolled for this agent id";
+  } else {
+    return std::nullopt;
+  }
+  counters_.refused_agents++;
+  const std::string explanation = "connection from " + peer + " refused: the " + why + " (CN " +
+                                  agent_id + ", certificate SHA-256 " + fingerprint + ")";
+  log_->warn("{}: {}", code, explanation);
+  IntegrityFinding f;
+  f.agent_id = agent_id;
+  f.rule_id = code;
+  f.severity = Severity::kHigh;
+  f.explanation = explanation;
+  f.agent_cert_pem = cert.pem();
+  f.detected_ns = now_ns();
+  counters_.integrity_findings++;
+  if (auto r = store_.record_integrity_finding(f); !r)
+    log_->error("could not record {} for agent {}: {}", code, agent_id, r.error().describe());
+  v1::Refusal refusal;
+  refusal.set_code(code);
+  refusal.set_reason("the " + why);
+  return refusal;
+}
+
+std::chrono::nanoseconds Ingest::throttle(const std::string& agent_id) {
+  if (limits_.batches_per_second <= 0) return std::chrono::nanoseconds(0);
+  const auto now = TokenBucket::Clock::now();
+  std::lock_guard lock(buckets_mutex_);
+  auto it = buckets_.find(agent_id);
+  if (it == buckets_.end())
+    it = buckets_
+             .emplace(agent_id, TokenBucket(limits_.batches_per_second, limits_.batch_burst, now))
+             .first;
+  const auto wait = it->second.take(now);
+  if (wait.count() > 0) counters_.throttled_batches++;
+  return wait;
+}
+
+void Ingest::check_clock(const std::string& agent_id, const v1::BatchHeader& h,
+                         const std::vector<EventRecord>& events) {
+  const std::uint64_t now = now_ns();
+  const auto skew = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(limits_.max_clock_skew).count());
+  auto far = [&](std::uint64_t t) { return t > now + skew || t + skew < now; };
+  std::string what;
+  if (far(h.created_ns())) {
+    what = "batch created_ns " + std::to_string(h.created_ns());
+  } else {
+    for (const auto& rec : events) {
+      const v1::AccessEvent& e = rec.event;
+      if (e.time_ns() > now + skew) {  // old packets (offline captures) are fine
+        what = "event " + std::to_string(e.sequence()) + " time_ns " + std::to_string(e.time_ns());
+        break;
+      }
+    }
+  }
+  if (what.empty()) return;
+  counters_.clock_skew_findings++;
+  IntegrityFinding f;
+  f.agent_id = agent_id;
+  f.rule_id = "integrity.clock_skew";
+  f.severity = Severity::kMedium;
+  f.explanation = "batch at sequence " + std::to_string(h.first_sequence()) + ": " + what +
+                  " is more than " + std::to_string(limits_.max_clock_skew.count()) +
+                  " s from the collector's clock " + std::to_string(now) +
+                  "; the batch is stored as signed";
+  f.detected_ns = now;
+  log_->warn("agent {}: integrity.clock_skew: {}", agent_id, f.explanation);
+  if (auto r = store_.record_integrity_finding(f); !r)
+    log_->error("could not record integrity.clock_skew for agent {}: {}", agent_id,
+                r.error().describe());
+}
+
 Result<v1::Welcome> Ingest::welcome(const std::string& agent_id) {
   auto state = store_.chain_state(agent_id);
   if (!state) return tl::unexpected(state.error());
@@ -165,10 +258,20 @@ BatchOutcome Ingest::on_batch(const std::string& agent_id, const crypto::Certifi
     return collector_trouble("collector.store_failed",
                              "the collector could not store the batch; it was not acked");
   }
+  if (*stored == AppendStatus::kDuplicate &&
+      h.first_sequence() + h.count() < state->next_sequence) {
+    // Stored already, and the chain has moved on since: no agent resends an
+    // acknowledged batch older than its last one (docs/wire-protocol.md).
+    counters_.batches_duplicate++;
+    return refuse(agent_id, cert, raw_batch, "integrity.replay",
+                  "batch at sequence " + std::to_string(h.first_sequence()) +
+                      " is already stored and older than the agent's last batch (replay)");
+  }
   if (*stored == AppendStatus::kDuplicate) {
     counters_.batches_duplicate++;
   } else {
     counters_.batches_stored++;
+    check_clock(agent_id, h, rec.events);
     counters_.events_stored += h.count();
     counters_.possible_breaches += breaches;
   }

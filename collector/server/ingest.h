@@ -6,6 +6,8 @@
 // connections; it is thread-safe.
 
 #include <atomic>
+#include <chrono>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -13,6 +15,7 @@
 
 #include "collector/policy/detector.h"
 #include "collector/policy/policy.h"
+#include "collector/server/rate_limit.h"
 #include "collector/store/store.h"
 #include "common/batch.h"
 #include "common/crypto.h"
@@ -25,7 +28,17 @@ namespace vagt::collector {
 struct IngestLimits {
   std::uint32_t max_events_per_batch = kDefaultMaxEventsPerBatch;
   std::uint32_t max_frame_bytes = kDefaultMaxFrameBytes;
+  double batches_per_second = 0;  // per agent; 0: no limit
+  double batch_burst = 10;        // batches an agent may send at once after a pause
+  // Batch created_ns or an event time further than this from the
+  // collector's clock: an integrity.clock_skew finding (the batch is stored).
+  std::chrono::seconds max_clock_skew{86'400};
 };
+
+// `enrolment:` in collector.yaml. kRequired: only enrolled agents (id and
+// certificate fingerprint) are admitted. kOpen: any agent the CA certifies,
+// except one whose enrolment is revoked.
+enum class EnrolmentMode { kRequired, kOpen };
 
 struct IngestCounters {
   std::atomic<std::uint64_t> batches_stored{0};
@@ -34,6 +47,9 @@ struct IngestCounters {
   std::atomic<std::uint64_t> events_stored{0};
   std::atomic<std::uint64_t> possible_breaches{0};
   std::atomic<std::uint64_t> integrity_findings{0};
+  std::atomic<std::uint64_t> refused_agents{0};  // by the enrolment registry
+  std::atomic<std::uint64_t> throttled_batches{0};
+  std::atomic<std::uint64_t> clock_skew_findings{0};
 };
 
 // The answer to one batch: an Ack, or a Refusal after which the connection
@@ -52,6 +68,19 @@ class Ingest {
   bool claim(const std::string& agent_id);
   void release(const std::string& agent_id);
 
+  // After the TLS handshake: nullopt when the agent may go on, else the
+  // refusal to send before closing. Refusals by the registry
+  // ("enrolment.unknown_agent", "enrolment.revoked",
+  // "enrolment.fingerprint_mismatch") are recorded as findings with the peer
+  // address, CN and certificate fingerprint.
+  std::optional<v1::Refusal> admit(const std::string& agent_id, const crypto::Certificate& cert,
+                                   const std::string& peer);
+  void set_enrolment_mode(EnrolmentMode mode) { enrolment_mode_ = mode; }
+
+  // How long the session must wait before handling this agent's next batch
+  // (limits.batches_per_second); zero when under the limit.
+  std::chrono::nanoseconds throttle(const std::string& agent_id);
+
   Result<v1::Welcome> welcome(const std::string& agent_id);
   BatchOutcome on_batch(const std::string& agent_id, const crypto::Certificate& cert,
                         const v1::Batch& batch, const std::string& raw_batch);
@@ -68,6 +97,8 @@ class Ingest {
   const IngestLimits& limits() const { return limits_; }
 
  private:
+  void check_clock(const std::string& agent_id, const v1::BatchHeader& header,
+                   const std::vector<EventRecord>& events);
   BatchOutcome refuse(const std::string& agent_id, const crypto::Certificate& cert,
                       const std::string& raw_batch, std::string finding_id,
                       std::string explanation);
@@ -80,6 +111,9 @@ class Ingest {
   std::set<std::string> active_;
   IngestCounters counters_;
   DetectionState detections_;  // survives policy reloads
+  EnrolmentMode enrolment_mode_ = EnrolmentMode::kRequired;
+  std::mutex buckets_mutex_;
+  std::map<std::string, TokenBucket> buckets_;  // per agent id
 };
 
 std::uint64_t now_ns();

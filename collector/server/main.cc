@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "collector/ledger/head_signer.h"
 #include "collector/policy/policy.h"
 #include "collector/server/config.h"
 #include "collector/server/ingest.h"
@@ -60,7 +61,38 @@ int main(int argc, char** argv) {
       return 2;
     }
 
+    // The ledger's tree heads: signed with the collector's key at an interval
+    // and at shutdown.
+    const std::string ledger_key =
+        config->ledger.key_file.empty() ? config->tls.key_file : config->ledger.key_file;
+    const std::string ledger_cert =
+        config->ledger.cert_file.empty() ? config->tls.cert_file : config->ledger.cert_file;
+    auto head_key = crypto::PrivateKey::load_pem_file(ledger_key);
+    auto head_cert = crypto::read_file(ledger_cert);
+    if (!head_key || !head_cert) {
+      boot_log->critical("ledger key {} / certificate {}: {}", ledger_key, ledger_cert,
+                         (!head_key ? head_key.error() : head_cert.error()).describe());
+      return 2;
+    }
+    collector::ledger::HeadSigner head_signer(**store, std::move(*head_key), *head_cert);
+    auto ledger_log = make_logger("ledger", config->log_level);
+    auto sign_head = [&] {
+      auto sth = head_signer.sign_if_grown(collector::now_ns());
+      if (!sth) {
+        ledger_log->error("tree head: {}", sth.error().describe());
+        return false;
+      }
+      if (*sth)
+        ledger_log->info("signed tree head: {} leaves, root {}", (*sth)->head.tree_size,
+                         crypto::to_hex((*sth)->head.root));
+      return true;
+    };
+    // Signs what an earlier run left unsigned; a key that does not match its
+    // certificate stops the collector here.
+    if (!sign_head()) return 2;
+
     collector::Ingest ingest(**store, *policy, config->limits, ingest_log);
+    ingest.set_enrolment_mode(config->enrolment);
     asio::io_context io;
     collector::Server server(io, **tls_ctx, ingest, config->server,
                              make_logger("server", config->log_level));
@@ -85,6 +117,16 @@ int main(int argc, char** argv) {
       });
     };
     wait_hangup();
+    asio::steady_timer head_timer(io);
+    std::function<void()> schedule_head = [&] {
+      head_timer.expires_after(std::chrono::seconds(config->ledger.sign_interval_s));
+      head_timer.async_wait([&](boost::system::error_code ec) {
+        if (ec) return;
+        sign_head();
+        schedule_head();
+      });
+    };
+    schedule_head();
 
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](boost::system::error_code ec, int sig) {
@@ -92,6 +134,7 @@ int main(int argc, char** argv) {
       boot_log->info("signal {}: shutting down", sig);
       server.stop();
       hangup.cancel();
+      head_timer.cancel();
       io.stop();
     });
 
@@ -101,6 +144,7 @@ int main(int argc, char** argv) {
     for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
     io.run();
     for (auto& t : pool) t.join();
+    sign_head();  // everything stored is covered by a signed head
     const auto& c = ingest.counters();
     boot_log->info(
         "stopped: {} batches stored, {} duplicate, {} refused, {} events, {} possible breaches",

@@ -68,6 +68,11 @@ class Session : public std::enable_shared_from_this<Session> {
       log_->warn("{}: client certificate has no CN; refused", peer_);
       co_return;
     }
+    if (auto refusal = ingest_.admit(agent_id_, *cert, peer_)) {
+      counters_.refused_connections++;
+      co_await send_refusal(refusal->code(), refusal->reason());
+      co_return;
+    }
     if (!ingest_.claim(agent_id_)) {
       counters_.refused_connections++;
       log_->warn("agent {} from {}: already connected elsewhere; refused", agent_id_, peer_);
@@ -100,6 +105,13 @@ class Session : public std::enable_shared_from_this<Session> {
       if (!in.has_batch()) {
         co_await send_refusal("protocol.unexpected_message", "only Batch may follow Hello");
         co_return;
+      }
+      // Over its rate, the agent waits for its ack: back-pressure, no drop.
+      if (const auto wait = ingest_.throttle(agent_id_); wait.count() > 0) {
+        asio::steady_timer timer(stream_.get_executor());
+        timer.expires_after(wait);
+        boost::system::error_code ignored;
+        co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
       }
       // The frame body exactly as received is the evidence that is kept.
       BatchOutcome outcome = ingest_.on_batch(agent_id_, *cert, in.batch(), raw);

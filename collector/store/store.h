@@ -5,10 +5,13 @@
 // Every call is safe to make from several threads; engines serialise writes.
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "collector/ledger/leaf.h"
+#include "collector/ledger/tree_head.h"
 #include "collector/policy/policy.h"
 #include "common/proto/vagt.pb.h"
 #include "common/result.h"
@@ -93,6 +96,52 @@ struct StoredBreach {
   std::string policy_digest;
 };
 
+// Evidence ledger (docs/evidence.md): leaf `index` covers record
+// (kind, record_id); leaves are appended in the transaction of the record.
+struct LedgerLeaf {
+  std::uint64_t index = 0;
+  std::string kind;
+  std::int64_t record_id = 0;
+  std::string leaf_hash;  // raw 32 bytes as stored
+};
+
+// A stored batch with the raw bytes of its event rows, for offline checks.
+struct StoredBatch {
+  std::int64_t id = 0;
+  std::string agent_id;
+  std::uint64_t first_sequence = 0;
+  std::uint64_t count = 0;
+  std::string header, header_sha256, signature, raw_batch, agent_cert_pem;
+  std::vector<std::int64_t> event_ids;  // in sequence order
+  std::vector<std::uint64_t> event_sequences;
+  std::vector<std::string> event_raws;
+};
+
+// Enrolment registry: an append-only history of changes; an agent's state is
+// its latest change.
+struct EnrolmentChange {
+  std::string agent_id;
+  std::string fingerprint;  // hex SHA-256 of the certificate DER (lower case)
+  std::string action;       // "enroll" | "revoke"
+  std::uint64_t changed_ns = 0;
+  std::string operator_name;
+  std::string reason;
+};
+
+struct Enrolment {
+  std::string agent_id;
+  std::string fingerprint;
+  std::string status;             // "enrolled" | "revoked"
+  std::uint64_t enrolled_ns = 0;  // the latest enroll
+  std::string enrolled_by;
+  std::uint64_t changed_ns = 0;  // the latest change (enroll or revoke)
+  std::string changed_by;
+  std::string reason;  // of a revocation
+};
+
+template <typename T>
+using Visitor = std::function<Result<void>(const T&)>;
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -105,6 +154,29 @@ class Store {
 
   virtual Result<std::vector<StoredEvent>> events(const EventFilter& filter) = 0;
   virtual Result<std::vector<StoredBreach>> breaches(const BreachFilter& filter) = 0;
+
+  // Ledger. Leaf hashes in index order (for tree heads).
+  virtual Result<std::vector<crypto::Sha256>> ledger_leaf_hashes() = 0;
+  virtual Result<std::uint64_t> ledger_size() = 0;
+  virtual Result<void> append_tree_head(const ledger::SignedTreeHead& head) = 0;
+  virtual Result<std::vector<ledger::SignedTreeHead>> tree_heads() = 0;  // oldest first
+
+  // Offline verification: everything, in a stable order. A visitor's error
+  // stops the scan and is returned.
+  virtual Result<void> scan_ledger(const Visitor<LedgerLeaf>& visit) = 0;  // by index
+  // The records of one kind as their leaf rows (the kind's columns), by id.
+  virtual Result<void> scan_records(const ledger::RecordKind& kind,
+                                    const Visitor<ledger::Row>& visit) = 0;
+  // Batches by agent, then first sequence, each with its event rows.
+  virtual Result<void> scan_batches(const Visitor<StoredBatch>& visit) = 0;
+  // Runs `reads` on one consistent snapshot of the store (while a collector
+  // goes on appending). Meant for a connection of its own (vagtctl verify).
+  virtual Result<void> read_snapshot(const std::function<Result<void>()>& reads) = 0;
+
+  // Enrolment registry (changes are ledger records).
+  virtual Result<void> record_enrolment(const EnrolmentChange& change) = 0;
+  virtual Result<std::optional<Enrolment>> enrolment(const std::string& agent_id) = 0;
+  virtual Result<std::vector<Enrolment>> enrolments() = 0;
 };
 
 }  // namespace vagt::collector

@@ -8,6 +8,7 @@
 #   collector.pem collector.key       CN=vagt-collector, SAN localhost, 127.0.0.1, ::1
 #   <agent>.pem <agent>.key           CN=<agent>, clientAuth (default agent: agent-ward7-01)
 #   rogue-ca.pem, rogue-agent.pem/.key  a CA the collector does not trust, and an agent of it
+#   agent-revoked.pem/.key, crl.pem   an agent of the CA and a CRL that revokes it
 #   pseudonym.key                     32 random bytes for the patient-id HMAC
 # Every run makes new keys; the caller picks the folder (tests use a temp dir).
 set -euo pipefail
@@ -53,6 +54,24 @@ mkca rogue-ca "/O=not the region/CN=rogue CA"
 mkleaf rogue-agent "${agents[0]}" rogue-ca "basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature
 extendedKeyUsage=clientAuth"
+mkleaf agent-revoked agent-revoked ca "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=clientAuth"
+mkdir -p crl.d
+: > crl.d/index.txt
+echo 1000 > crl.d/crlnumber
+cat > crl.d/ca.cnf <<CNF
+[ca]
+default_ca = dev
+[dev]
+database = crl.d/index.txt
+crlnumber = crl.d/crlnumber
+default_md = default
+default_crl_days = 30
+CNF
+openssl ca -config crl.d/ca.cnf -keyfile ca.key -cert ca.pem -revoke agent-revoked.pem 2>/dev/null
+openssl ca -config crl.d/ca.cnf -keyfile ca.key -cert ca.pem -gencrl -out crl.pem 2>/dev/null
+rm -rf crl.d
 head -c 32 /dev/urandom > pseudonym.key
 rm -f ./*.srl
 chmod 0600 ./*.key

@@ -58,5 +58,65 @@ TEST(Merkle, InclusionProofsVerifyAndDetectTampering) {
   }
 }
 
+std::vector<crypto::Sha256> leaf_hashes(std::size_t n) {
+  std::vector<crypto::Sha256> hashes;
+  for (const auto& l : leaves(n)) hashes.push_back(leaf_hash(as_bytes(l)));
+  return hashes;
+}
+
+std::vector<std::string> hex_all(const std::vector<crypto::Sha256>& v) {
+  std::vector<std::string> out;
+  for (const auto& h : v) out.push_back(crypto::to_hex(h));
+  return out;
+}
+
+TEST(Merkle, ConsistencyProofsMatchCertificateTransparencyVectors) {
+  // PROOF(m, D[n]) from the CT reference tests (merkle_tree_test.cc).
+  const auto h = leaf_hashes(8);
+  EXPECT_EQ(consistency_proof(h, 1).size(), 3u);
+  EXPECT_EQ(hex_all(consistency_proof(h, 1)),
+            (std::vector<std::string>{
+                "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"}));
+  EXPECT_EQ(hex_all(consistency_proof(h, 6)),
+            (std::vector<std::string>{
+                "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+                "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+                "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"}));
+  const auto h5 = leaf_hashes(5);
+  EXPECT_EQ(hex_all(consistency_proof(h5, 2)),
+            (std::vector<std::string>{
+                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"}));
+  EXPECT_TRUE(consistency_proof(leaf_hashes(1), 1).empty());
+}
+
+TEST(Merkle, EveryConsistencyProofVerifiesAndRewrittenHistoryDoesNot) {
+  for (std::size_t n = 1; n <= 8; ++n) {
+    const auto h = leaf_hashes(n);
+    const auto new_root = root_of_hashes(h);
+    for (std::size_t m = 1; m <= n; ++m) {
+      const std::vector<crypto::Sha256> prefix(h.begin(), h.begin() + static_cast<long>(m));
+      const auto old_root = root_of_hashes(prefix);
+      auto proof = consistency_proof(h, m);
+      EXPECT_TRUE(verify_consistency(m, n, proof, old_root, new_root)) << m << "->" << n;
+      // Another history of the first m leaves: the old root no longer fits.
+      auto other = prefix;
+      other[m - 1][0] ^= 1;
+      EXPECT_FALSE(verify_consistency(m, n, proof, root_of_hashes(other), new_root))
+          << m << "->" << n;
+      if (!proof.empty()) {
+        proof.back()[5] ^= 0x80;
+        EXPECT_FALSE(verify_consistency(m, n, proof, old_root, new_root)) << m << "->" << n;
+      }
+    }
+  }
+  const auto h = leaf_hashes(5);
+  EXPECT_FALSE(verify_consistency(0, 5, {}, root_of_hashes({}), root_of_hashes(h)));
+  EXPECT_FALSE(verify_consistency(5, 4, {}, root_of_hashes(h), root_of_hashes(h)));
+  EXPECT_FALSE(verify_consistency(5, 5, {h[0]}, root_of_hashes(h), root_of_hashes(h)));
+}
+
 }  // namespace
 }  // namespace vagt::merkle

@@ -45,7 +45,11 @@ class CollectorFixture : public ::testing::Test {
     auto store = collector::SqliteStore::open((dir_ / "collector.db").string());
     ASSERT_TRUE(store) << store.error().message;
     store_ = std::move(*store);
-    auto ctx = tls::make_server_context(files("collector"));
+    // Enrolment is required by default: the fixture's agents are enrolled.
+    for (const char* agent : {"agent-ward7-01", "agent-icu-02"}) enroll(agent);
+    auto server_files = files("collector");
+    if (use_crl_) server_files.crl_file = pki("crl.pem");
+    auto ctx = tls::make_server_context(server_files);
     ASSERT_TRUE(ctx) << ctx.error().message;
     server_tls_ = std::move(*ctx);
     ingest_ = std::make_unique<collector::Ingest>(*store_, policy_, collector::IngestLimits{},
@@ -81,7 +85,17 @@ class CollectorFixture : public ::testing::Test {
 
   std::string pki(const std::string& name) const { return (dir_ / "pki" / name).string(); }
 
+  // Enrols `agent` with the fingerprint of certificate `cert_name`.pem.
+  void enroll(const std::string& agent, const std::string& cert_name = "") {
+    auto cert =
+        crypto::Certificate::load_pem_file(pki((cert_name.empty() ? agent : cert_name) + ".pem"));
+    ASSERT_TRUE(cert) << cert.error().message;
+    collector::EnrolmentChange c{agent, cert->fingerprint_sha256(), "enroll", 1, "test", ""};
+    ASSERT_TRUE(store_->record_enrolment(c));
+  }
+
   std::chrono::milliseconds idle_timeout_{5000};
+  bool use_crl_ = false;  // the collector honours pki/crl.pem (revokes agent-revoked)
   fs::path dir_;
   std::shared_ptr<const collector::Policy> policy_;
   std::unique_ptr<collector::SqliteStore> store_;

@@ -59,7 +59,7 @@ class EndToEnd : public CollectorFixture {
   // The simpleauth events as one signed Batch message.
   v1::AgentMessage batch_message(ChainSigner& s) {
     auto events = decode("ldap-simpleauth.pcap");
-    auto batch = s.sign(events, 1);
+    auto batch = s.sign(events, collector::now_ns());
     EXPECT_TRUE(batch);
     v1::AgentMessage m;
     *m.mutable_batch() = std::move(*batch);
@@ -153,6 +153,9 @@ TEST_F(EndToEnd, ClientFromAnotherCaIsRefusedAndNothingIsStored) {
   auto r = deliver("rogue-agent", events);
   ASSERT_FALSE(r);
   EXPECT_TRUE(stored_events().empty());
+  // The client can see the alert before the server's session counts it.
+  for (int i = 0; i < 100 && server_->counters().handshake_failures.load() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(server_->counters().handshake_failures.load(), 1u);
   // The collector still serves everyone else.
   ASSERT_TRUE(deliver("agent-ward7-01", events));
@@ -334,6 +337,79 @@ TEST_F(EndToEnd, SecondConcurrentSessionForOneAgentIsRefused) {
   auto reply = second.receive();
   ASSERT_TRUE(reply && reply->has_refusal());
   EXPECT_EQ(reply->refusal().code(), "session.duplicate");
+}
+
+TEST_F(EndToEnd, UnenrolledAgentIsRefusedAndRecorded) {
+  // agent-revoked is certified by the CA but not enrolled (and no CRL here).
+  RawClient client(files("agent-revoked"), port_);
+  auto reply = client.receive();
+  ASSERT_TRUE(reply && reply->has_refusal());
+  EXPECT_EQ(reply->refusal().code(), "enrolment.unknown_agent");
+  EXPECT_FALSE(client.receive());
+  auto findings = stored_breaches("integrity");
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0].rule_id, "enrolment.unknown_agent");
+  EXPECT_EQ(findings[0].agent_id, "agent-revoked");
+  auto cert = crypto::Certificate::load_pem_file(pki("agent-revoked.pem"));
+  ASSERT_TRUE(cert);
+  EXPECT_NE(findings[0].explanation.find("127.0.0.1:"), std::string::npos);
+  EXPECT_NE(findings[0].explanation.find(cert->fingerprint_sha256()), std::string::npos);
+  EXPECT_EQ(ingest_->counters().refused_agents.load(), 1u);
+  EXPECT_FALSE(deliver("agent-revoked", decode("ldap-simpleauth.pcap")));
+  EXPECT_TRUE(stored_events().empty());
+}
+
+TEST_F(EndToEnd, RevokedEnrolmentIsRefused) {
+  ASSERT_TRUE(deliver("agent-icu-02", decode("ldap-simpleauth.pcap")));
+  collector::EnrolmentChange c{"agent-icu-02", "", "revoke", 2, "test", "stolen laptop"};
+  ASSERT_TRUE(store_->record_enrolment(c));
+  RawClient client(files("agent-icu-02"), port_);
+  auto reply = client.receive();
+  ASSERT_TRUE(reply && reply->has_refusal());
+  EXPECT_EQ(reply->refusal().code(), "enrolment.revoked");
+  EXPECT_EQ(stored_breaches("integrity").at(0).rule_id, "enrolment.revoked");
+  EXPECT_EQ(stored_events().size(), 2u);
+}
+
+TEST_F(EndToEnd, CertificateOtherThanTheEnrolledOneIsRefused) {
+  // agent-icu-02 is re-enrolled with agent-ward7-01's certificate.
+  enroll("agent-icu-02", "agent-ward7-01");
+  RawClient client(files("agent-icu-02"), port_);
+  auto reply = client.receive();
+  ASSERT_TRUE(reply && reply->has_refusal());
+  EXPECT_EQ(reply->refusal().code(), "enrolment.fingerprint_mismatch");
+  EXPECT_EQ(stored_breaches("integrity").at(0).rule_id, "enrolment.fingerprint_mismatch");
+}
+
+TEST_F(EndToEnd, OpenEnrolmentAdmitsAnyCertifiedAgentButNotARevokedOne) {
+  ingest_->set_enrolment_mode(collector::EnrolmentMode::kOpen);
+  auto events = decode("ldap-simpleauth.pcap");
+  ASSERT_TRUE(deliver("agent-revoked", events));
+  collector::EnrolmentChange c{"agent-icu-02", "", "revoke", 2, "test", ""};
+  ASSERT_TRUE(store_->record_enrolment(c));
+  EXPECT_FALSE(deliver("agent-icu-02", events));
+  EXPECT_EQ(stored_events().size(), 2u);
+}
+
+class WithCrl : public EndToEnd {
+ protected:
+  void SetUp() override {
+    use_crl_ = true;
+    EndToEnd::SetUp();
+  }
+};
+
+TEST_F(WithCrl, AgentOnTheCrlFailsTheHandshakeOthersAreServed) {
+  enroll("agent-revoked");  // enrolled, but its certificate is revoked by the CA
+  auto events = decode("ldap-simpleauth.pcap");
+  EXPECT_FALSE(deliver("agent-revoked", events));
+  // The client can see the alert before the server's session counts it.
+  for (int i = 0; i < 100 && server_->counters().handshake_failures.load() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(server_->counters().handshake_failures.load(), 1u);
+  EXPECT_TRUE(stored_events().empty());
+  ASSERT_TRUE(deliver("agent-ward7-01", events));
+  EXPECT_EQ(stored_events().size(), 2u);
 }
 
 class IdleTimeout : public EndToEnd {

@@ -24,6 +24,12 @@ policy: $src/policies/example.yaml
 store: {engine: sqlite, path: $work/collector.db}
 threads: 2
 YAML
+"$vagtctl" agents enroll --db "$work/collector.db" --id agent-ward7-01 \
+  --cert "$work/pki/agent-ward7-01.pem" > "$work/enroll.txt"
+check "vagtctl agents enroll enrols the agent" grep -q "enrolled agent-ward7-01" "$work/enroll.txt"
+"$vagtctl" agents list --db "$work/collector.db" --json > "$work/agents.json"
+check "vagtctl agents list shows it with its operator" \
+  grep -q "\"status\":\"enrolled\",.*\"enrolled_by\":\"$(id -un)\"" "$work/agents.json"
 "$collector" --config "$work/collector.yaml" --port-file "$work/port" 2> "$work/collector.log" &
 collector_pid=$!
 for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.1; done
@@ -75,6 +81,17 @@ check "a bad agent config is refused" test $? -ne 0
 check "naming file:line" grep -q "badcfg.yaml:2" "$work/badcfg.log"
 
 kill "$collector_pid"; wait "$collector_pid" 2>/dev/null; collector_pid=
+check "the collector signed a tree head at shutdown" grep -q "signed tree head" "$work/collector.log"
+"$vagtctl" verify --db "$work/collector.db" > "$work/verify.txt"
+check "vagtctl verify passes on the untouched store" test $? -eq 0
+check "and says so" grep -q "^verified: " "$work/verify.txt"
+"$vagtctl" verify --db "$work/collector.db" --json --trusted-cert "$work/pki/collector.pem" \
+  > "$work/verify.json"
+check "vagtctl verify --json against the collector certificate" grep -q '"ok":true' "$work/verify.json"
+sqlite3 "$work/collector.db" "UPDATE events SET principal = 'nobody' WHERE id = 1"
+"$vagtctl" verify --db "$work/collector.db" > "$work/verify2.txt"
+check "vagtctl verify fails (exit 3) on an edited row" test $? -eq 3
+check "and names it" grep -q "^MISMATCH events 1: row edited" "$work/verify2.txt"
 "$agent" --config "$work/agent.yaml" run "$data/ldap-simpleauth.pcap" 2> "$work/down.log"
 check "an unreachable collector is a non-zero exit" test $? -ne 0
 check "with a clear message" grep -q "no collector could be reached" "$work/down.log"

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <array>
 #include <cstdint>
 #include <string_view>
 
@@ -83,6 +84,65 @@ constexpr const char* kSchemaV1[] = {
     "CREATE INDEX breaches_agent ON breaches(agent_id, detected_ns)",
     "CREATE INDEX breaches_event ON breaches(event_id)",
 };
+
+// Version 2: the evidence ledger, signed tree heads, the enrolment registry.
+constexpr const char* kSchemaV2[] = {
+    R"sql(CREATE TABLE ledger (
+  idx       INTEGER PRIMARY KEY,
+  kind      TEXT NOT NULL,
+  record_id INTEGER NOT NULL,
+  leaf_hash BLOB NOT NULL,
+  UNIQUE (kind, record_id)
+))sql",
+    R"sql(CREATE TABLE tree_heads (
+  id              INTEGER PRIMARY KEY,
+  tree_size       INTEGER NOT NULL,
+  root            BLOB NOT NULL,
+  signed_ns       INTEGER NOT NULL,
+  signature       BLOB NOT NULL,
+  signer_cert_pem TEXT NOT NULL
+))sql",
+    R"sql(CREATE TABLE enrolments (
+  id          INTEGER PRIMARY KEY,
+  agent_id    TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  action      TEXT NOT NULL CHECK (action IN ('enroll', 'revoke')),
+  changed_ns  INTEGER NOT NULL,
+  operator    TEXT NOT NULL,
+  reason      TEXT NOT NULL DEFAULT ''
+))sql",
+    "CREATE INDEX enrolments_agent ON enrolments(agent_id, id)",
+};
+
+constexpr const char* kNextLeaf = "SELECT COALESCE(MAX(idx) + 1, 0) FROM ledger";
+constexpr const char* kInsertLeaf =
+    "INSERT INTO ledger (idx, kind, record_id, leaf_hash) VALUES (?1, ?2, ?3, ?4)";
+constexpr const char* kLeafHashes = "SELECT leaf_hash FROM ledger ORDER BY idx";
+constexpr const char* kScanLedger =
+    "SELECT idx, kind, record_id, leaf_hash FROM ledger ORDER BY idx";
+constexpr const char* kInsertHead =
+    "INSERT INTO tree_heads (tree_size, root, signed_ns, signature, signer_cert_pem) "
+    "VALUES (?1, ?2, ?3, ?4, ?5)";
+constexpr const char* kSelectHeads =
+    "SELECT id, tree_size, root, signed_ns, signature, signer_cert_pem FROM tree_heads "
+    "ORDER BY id";
+constexpr const char* kScanBatches =
+    "SELECT id, agent_id, first_sequence, count, header, header_sha256, signature, raw_batch, "
+    "agent_cert_pem FROM batches ORDER BY agent_id, first_sequence, id";
+constexpr const char* kBatchEvents =
+    "SELECT id, sequence, raw FROM events WHERE batch_id = ?1 ORDER BY sequence, id";
+constexpr const char* kInsertEnrolment =
+    "INSERT INTO enrolments (agent_id, fingerprint, action, changed_ns, operator, reason) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+// Latest change per agent, with its latest enroll.
+constexpr const char* kSelectEnrolments =
+    "SELECT c.agent_id, c.fingerprint, c.action, c.changed_ns, c.operator, c.reason, "
+    "COALESCE(e.changed_ns, 0), COALESCE(e.operator, ''), COALESCE(e.fingerprint, '') "
+    "FROM enrolments c "
+    "LEFT JOIN enrolments e ON e.id = (SELECT MAX(id) FROM enrolments "
+    "  WHERE agent_id = c.agent_id AND action = 'enroll') "
+    "WHERE c.id = (SELECT MAX(id) FROM enrolments WHERE agent_id = c.agent_id) "
+    "AND (?1 IS NULL OR c.agent_id = ?1) ORDER BY c.agent_id";
 
 constexpr const char* kFindBatch =
     "SELECT header_sha256 FROM batches WHERE agent_id = ?1 AND first_sequence = ?2";
@@ -178,6 +238,29 @@ class Use {
   std::int64_t col_i64(int c) const { return sqlite3_column_int64(s_, c); }
   std::uint64_t col_u64(int c) const { return static_cast<std::uint64_t>(col_i64(c)); }
   bool col_null(int c) const { return sqlite3_column_type(s_, c) == SQLITE_NULL; }
+  // Every column of the current row as a ledger value.
+  ledger::Row row() const {
+    ledger::Row out;
+    const int n = sqlite3_column_count(s_);
+    out.reserve(static_cast<std::size_t>(n));
+    for (int c = 0; c < n; ++c) {
+      switch (sqlite3_column_type(s_, c)) {
+        case SQLITE_NULL:
+          out.emplace_back(std::monostate{});
+          break;
+        case SQLITE_INTEGER:
+          out.emplace_back(col_i64(c));
+          break;
+        case SQLITE_FLOAT:
+          out.emplace_back(sqlite3_column_double(s_, c));
+          break;
+        default:
+          out.emplace_back(col_str(c));
+          break;
+      }
+    }
+    return out;
+  }
   std::string col_str(int c) const {
     const auto* p = static_cast<const char*>(sqlite3_column_blob(s_, c));
     const int n = sqlite3_column_bytes(s_, c);
@@ -238,6 +321,17 @@ class Transaction {
   bool open_ = false;
 };
 
+// Positions in ledger::kAllKinds.
+constexpr std::size_t kBatchKind = 0, kEventKind = 1, kBreachKind = 2, kEnrolmentKind = 3;
+static_assert(ledger::kAllKinds[kBatchKind].name == ledger::kBatch.name);
+static_assert(ledger::kAllKinds[kEventKind].name == ledger::kEvent.name);
+static_assert(ledger::kAllKinds[kBreachKind].name == ledger::kBreach.name);
+static_assert(ledger::kAllKinds[kEnrolmentKind].name == ledger::kEnrolment.name);
+
+std::string_view bytes_of(const crypto::Sha256& h) {
+  return {reinterpret_cast<const char*>(h.data()), h.size()};
+}
+
 std::string json_dump(const nlohmann::ordered_json& j) {
   return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
@@ -247,6 +341,9 @@ std::string json_dump(const nlohmann::ordered_json& j) {
 struct SqliteStore::Statements {
   Stmt find_batch, find_overlap, upsert_agent, insert_batch, insert_event, insert_breach,
       advance_agent, chain_state, select_events, select_breaches;
+  Stmt next_leaf, insert_leaf, leaf_hashes, scan_ledger, insert_head, select_heads, scan_batches,
+      batch_events, insert_enrolment, select_enrolments;
+  std::array<Stmt, std::size(ledger::kAllKinds)> select_record;  // by id, per kind
 };
 
 SqliteStore::SqliteStore(std::string path, sqlite3* db) : path_(std::move(path)), db_(db) {}
@@ -311,12 +408,28 @@ Result<void> SqliteStore::init(const SqliteOptions& options) {
       for (const char* sql : kSchemaV1) {
         if (auto r = exec(db_, sql); !r) return r;
       }
+    }
+    if (*version < 2) {
+      for (const char* sql : kSchemaV2) {
+        if (auto r = exec(db_, sql); !r) return r;
+      }
+    }
+    if (auto r = prepare_all(false); !r) return r;
+    if (*version == 1) {
+      // Records stored before the ledger existed become its first leaves.
+      if (auto r = backfill_ledger(); !r) return r;
+    }
+    if (*version < kSchemaVersion) {
       const std::string set = "PRAGMA user_version = " + std::to_string(kSchemaVersion);
       if (auto r = exec(db_, set.c_str()); !r) return r;
     }
     if (auto r = tx.commit(); !r) return r;
+    return {};
   }
+  return prepare_all(true);
+}
 
+Result<void> SqliteStore::prepare_all(bool read_only) {
   stmts_ = std::make_unique<Statements>();
   auto prepare = [&](Stmt& s, const char* sql) -> Result<void> {
     sqlite3_stmt* raw = nullptr;
@@ -329,17 +442,77 @@ Result<void> SqliteStore::init(const SqliteOptions& options) {
   Statements& st = *stmts_;
   for (auto [stmt, sql] :
        {std::pair{&st.chain_state, kChainState}, std::pair{&st.select_events, kSelectEvents},
-        std::pair{&st.select_breaches, kSelectBreaches}}) {
+        std::pair{&st.select_breaches, kSelectBreaches}, std::pair{&st.leaf_hashes, kLeafHashes},
+        std::pair{&st.scan_ledger, kScanLedger}, std::pair{&st.select_heads, kSelectHeads},
+        std::pair{&st.scan_batches, kScanBatches}, std::pair{&st.batch_events, kBatchEvents},
+        std::pair{&st.select_enrolments, kSelectEnrolments}, std::pair{&st.next_leaf, kNextLeaf}}) {
     if (auto r = prepare(*stmt, sql); !r) return r;
   }
-  if (!options.read_only) {
+  for (std::size_t k = 0; k < std::size(ledger::kAllKinds); ++k) {
+    const auto& kind = ledger::kAllKinds[k];
+    const std::string sql = "SELECT " + std::string(kind.columns) + " FROM " +
+                            std::string(kind.table) + " WHERE id = ?1";
+    if (auto r = prepare(st.select_record[k], sql.c_str()); !r) return r;
+  }
+  if (!read_only) {
     for (auto [stmt, sql] :
          {std::pair{&st.find_batch, kFindBatch}, std::pair{&st.find_overlap, kFindOverlap},
           std::pair{&st.upsert_agent, kUpsertAgent}, std::pair{&st.insert_batch, kInsertBatch},
           std::pair{&st.insert_event, kInsertEvent}, std::pair{&st.insert_breach, kInsertBreach},
-          std::pair{&st.advance_agent, kAdvanceAgent}}) {
+          std::pair{&st.advance_agent, kAdvanceAgent}, std::pair{&st.insert_leaf, kInsertLeaf},
+          std::pair{&st.insert_head, kInsertHead},
+          std::pair{&st.insert_enrolment, kInsertEnrolment}}) {
       if (auto r = prepare(*stmt, sql); !r) return r;
     }
+  }
+  return {};
+}
+
+Result<void> SqliteStore::append_leaf(std::size_t kind_index, std::int64_t record_id) {
+  Statements& st = *stmts_;
+  const auto& kind = ledger::kAllKinds[kind_index];
+  ledger::Row row;
+  {
+    Use q(st.select_record[kind_index]);
+    q.i64(1, record_id);
+    if (q.step() != SQLITE_ROW)
+      return db_fail(db_, "ledger: " + std::string(kind.name) + " " + std::to_string(record_id));
+    row = q.row();
+  }
+  std::int64_t index = 0;
+  {
+    Use q(st.next_leaf);
+    if (q.step() != SQLITE_ROW) return db_fail(db_, "ledger size");
+    index = q.col_i64(0);
+  }
+  const crypto::Sha256 hash = ledger::leaf_hash(kind.name, row);
+  Use q(st.insert_leaf);
+  q.i64(1, index);
+  q.text(2, kind.name);
+  q.i64(3, record_id);
+  q.blob(4, bytes_of(hash));
+  if (q.step() != SQLITE_DONE)
+    return db_fail(db_,
+                   "ledger leaf for " + std::string(kind.name) + " " + std::to_string(record_id));
+  return {};
+}
+
+Result<void> SqliteStore::backfill_ledger() {
+  // Batches with their events and breaches, in the order ingest stores them.
+  std::vector<std::pair<std::size_t, std::int64_t>> records;
+  for (std::size_t k = 0; k < std::size(ledger::kAllKinds); ++k) {
+    const std::string sql = "SELECT id FROM " + std::string(ledger::kAllKinds[k].table);
+    sqlite3_stmt* raw = nullptr;
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &raw, nullptr) != SQLITE_OK)
+      return db_fail(db_, sql);
+    Stmt s(raw);
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW)
+      records.emplace_back(k, sqlite3_column_int64(s.get(), 0));
+    if (rc != SQLITE_DONE) return db_fail(db_, sql);
+  }
+  for (const auto& [k, id] : records) {
+    if (auto r = append_leaf(k, id); !r) return r;
   }
   return {};
 }
@@ -427,6 +600,7 @@ Result<AppendStatus> SqliteStore::append_locked(const BatchRecord& b) {
     if (q.step() != SQLITE_DONE) return db_fail(db_, where);
     batch_id = sqlite3_last_insert_rowid(db_);
   }
+  if (auto r = append_leaf(kBatchKind, batch_id); !r) return tl::unexpected(r.error());
   for (std::size_t i = 0; i < b.events.size(); ++i) {
     const EventRecord& rec = b.events[i];
     const v1::AccessEvent& e = rec.event;
@@ -462,6 +636,7 @@ Result<AppendStatus> SqliteStore::append_locked(const BatchRecord& b) {
       }
       event_id = sqlite3_last_insert_rowid(db_);
     }
+    if (auto r = append_leaf(kEventKind, event_id); !r) return tl::unexpected(r.error());
     for (const Finding& f : rec.decision.findings) {
       Use q(st.insert_breach);
       q.text(1, "policy");
@@ -479,6 +654,8 @@ Result<AppendStatus> SqliteStore::append_locked(const BatchRecord& b) {
       if (q.step() != SQLITE_DONE) {
         return db_fail(db_, "finding " + f.rule_id + " on event " + std::to_string(sequence));
       }
+      if (auto r = append_leaf(kBreachKind, sqlite3_last_insert_rowid(db_)); !r)
+        return tl::unexpected(r.error());
     }
   }
   {
@@ -496,21 +673,30 @@ Result<AppendStatus> SqliteStore::append_locked(const BatchRecord& b) {
 Result<void> SqliteStore::record_integrity_finding(const IntegrityFinding& f) {
   if (!stmts_->insert_breach.get()) return fail(ErrorCode::kStore, "store opened read-only");
   std::lock_guard lock(mutex_);
-  Use q(stmts_->insert_breach);
-  q.text(1, "integrity");
-  q.text(2, f.rule_id);
-  q.text(3, to_string(f.severity));
-  q.null(4);
-  q.text(5, f.agent_id);
-  q.null(6);
-  q.text(7, "");
-  q.u64(8, f.detected_ns);
-  q.text(9, f.explanation);
-  q.text(10, "");
-  q.blob(11, f.raw_batch);
-  q.text(12, f.agent_cert_pem);
-  if (q.step() != SQLITE_DONE) return db_fail(db_, "integrity finding " + f.rule_id);
-  return {};
+  Transaction tx(db_);
+  if (auto r = tx.begin(); !r) return r;
+  if (auto r = insert_breach_locked(f); !r) return r;
+  return tx.commit();
+}
+
+Result<void> SqliteStore::insert_breach_locked(const IntegrityFinding& f) {
+  {
+    Use q(stmts_->insert_breach);
+    q.text(1, "integrity");
+    q.text(2, f.rule_id);
+    q.text(3, to_string(f.severity));
+    q.null(4);
+    q.text(5, f.agent_id);
+    q.null(6);
+    q.text(7, "");
+    q.u64(8, f.detected_ns);
+    q.text(9, f.explanation);
+    q.text(10, "");
+    f.raw_batch.empty() ? q.null(11) : q.blob(11, f.raw_batch);
+    f.agent_cert_pem.empty() ? q.null(12) : q.text(12, f.agent_cert_pem);
+    if (q.step() != SQLITE_DONE) return db_fail(db_, "integrity finding " + f.rule_id);
+  }
+  return append_leaf(kBreachKind, sqlite3_last_insert_rowid(db_));
 }
 
 Result<std::vector<StoredEvent>> SqliteStore::events(const EventFilter& f) {
@@ -590,6 +776,207 @@ Result<std::vector<StoredBreach>> SqliteStore::breaches(const BreachFilter& f) {
   }
   if (rc != SQLITE_DONE) return db_fail(db_, "query breaches");
   return out;
+}
+
+Result<std::vector<crypto::Sha256>> SqliteStore::ledger_leaf_hashes() {
+  std::lock_guard lock(mutex_);
+  Use q(stmts_->leaf_hashes);
+  std::vector<crypto::Sha256> out;
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW) {
+    const std::string h = q.col_str(0);
+    crypto::Sha256 d{};
+    if (h.size() != d.size())
+      return fail(ErrorCode::kIntegrity, "a ledger leaf hash is not 32 bytes");
+    std::copy(h.begin(), h.end(), d.begin());
+    out.push_back(d);
+  }
+  if (rc != SQLITE_DONE) return db_fail(db_, "ledger");
+  return out;
+}
+
+Result<std::uint64_t> SqliteStore::ledger_size() {
+  std::lock_guard lock(mutex_);
+  Use q(stmts_->next_leaf);
+  if (q.step() != SQLITE_ROW) return db_fail(db_, "ledger size");
+  return q.col_u64(0);
+}
+
+Result<void> SqliteStore::append_tree_head(const ledger::SignedTreeHead& h) {
+  if (!stmts_->insert_head.get()) return fail(ErrorCode::kStore, "store opened read-only");
+  std::lock_guard lock(mutex_);
+  Use q(stmts_->insert_head);
+  q.u64(1, h.head.tree_size);
+  q.blob(2, bytes_of(h.head.root));
+  q.u64(3, h.head.signed_ns);
+  q.blob(4, h.signature);
+  q.text(5, h.signer_cert_pem);
+  if (q.step() != SQLITE_DONE) return db_fail(db_, "tree head");
+  return {};
+}
+
+Result<std::vector<ledger::SignedTreeHead>> SqliteStore::tree_heads() {
+  std::lock_guard lock(mutex_);
+  Use q(stmts_->select_heads);
+  std::vector<ledger::SignedTreeHead> out;
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW) {
+    ledger::SignedTreeHead h;
+    h.id = q.col_i64(0);
+    h.head.tree_size = q.col_u64(1);
+    const std::string root = q.col_str(2);
+    if (root.size() == h.head.root.size()) std::copy(root.begin(), root.end(), h.head.root.begin());
+    h.head.signed_ns = q.col_u64(3);
+    h.signature = q.col_str(4);
+    h.signer_cert_pem = q.col_str(5);
+    out.push_back(std::move(h));
+  }
+  if (rc != SQLITE_DONE) return db_fail(db_, "tree heads");
+  return out;
+}
+
+Result<void> SqliteStore::scan_ledger(const Visitor<LedgerLeaf>& visit) {
+  std::lock_guard lock(mutex_);
+  Use q(stmts_->scan_ledger);
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW) {
+    LedgerLeaf leaf;
+    leaf.index = q.col_u64(0);
+    leaf.kind = q.col_str(1);
+    leaf.record_id = q.col_i64(2);
+    leaf.leaf_hash = q.col_str(3);
+    if (auto r = visit(leaf); !r) return r;
+  }
+  if (rc != SQLITE_DONE) return db_fail(db_, "ledger");
+  return {};
+}
+
+Result<void> SqliteStore::scan_records(const ledger::RecordKind& kind,
+                                       const Visitor<ledger::Row>& visit) {
+  // The SQL is made of the kind's fixed table and column names only.
+  const std::string sql =
+      "SELECT " + std::string(kind.columns) + " FROM " + std::string(kind.table) + " ORDER BY id";
+  std::lock_guard lock(mutex_);
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &raw, nullptr) != SQLITE_OK)
+    return db_fail(db_, "scan " + std::string(kind.table));
+  Stmt stmt(raw);
+  Use q(stmt);
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW) {
+    if (auto r = visit(q.row()); !r) return r;
+  }
+  if (rc != SQLITE_DONE) return db_fail(db_, "scan " + std::string(kind.table));
+  return {};
+}
+
+Result<void> SqliteStore::scan_batches(const Visitor<StoredBatch>& visit) {
+  std::lock_guard lock(mutex_);
+  Use q(stmts_->scan_batches);
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW) {
+    StoredBatch b;
+    b.id = q.col_i64(0);
+    b.agent_id = q.col_str(1);
+    b.first_sequence = q.col_u64(2);
+    b.count = q.col_u64(3);
+    b.header = q.col_str(4);
+    b.header_sha256 = q.col_str(5);
+    b.signature = q.col_str(6);
+    b.raw_batch = q.col_str(7);
+    b.agent_cert_pem = q.col_str(8);
+    {
+      Use e(stmts_->batch_events);
+      e.i64(1, b.id);
+      int erc;
+      while ((erc = e.step()) == SQLITE_ROW) {
+        b.event_ids.push_back(e.col_i64(0));
+        b.event_sequences.push_back(e.col_u64(1));
+        b.event_raws.push_back(e.col_str(2));
+      }
+      if (erc != SQLITE_DONE) return db_fail(db_, "events of batch " + std::to_string(b.id));
+    }
+    if (auto r = visit(b); !r) return r;
+  }
+  if (rc != SQLITE_DONE) return db_fail(db_, "batches");
+  return {};
+}
+
+Result<void> SqliteStore::read_snapshot(const std::function<Result<void>()>& reads) {
+  {
+    std::lock_guard lock(mutex_);
+    // A read transaction: WAL keeps every read in it on one snapshot.
+    if (auto r = exec(db_, "BEGIN DEFERRED"); !r) return r;
+  }
+  auto result = reads();
+  std::lock_guard lock(mutex_);
+  if (auto r = exec(db_, "COMMIT"); !r && result) return r;
+  return result;
+}
+
+Result<void> SqliteStore::record_enrolment(const EnrolmentChange& c) {
+  if (!stmts_->insert_enrolment.get()) return fail(ErrorCode::kStore, "store opened read-only");
+  if (c.agent_id.empty() || (c.action != "enroll" && c.action != "revoke"))
+    return fail(ErrorCode::kInvalidArgument, "enrolment change needs an agent id and an action");
+  std::lock_guard lock(mutex_);
+  Transaction tx(db_);
+  if (auto r = tx.begin(); !r) return r;
+  {
+    Use q(stmts_->insert_enrolment);
+    q.text(1, c.agent_id);
+    q.text(2, c.fingerprint);
+    q.text(3, c.action);
+    q.u64(4, c.changed_ns);
+    q.text(5, c.operator_name);
+    q.text(6, c.reason);
+    if (q.step() != SQLITE_DONE) return db_fail(db_, "enrolment of " + c.agent_id);
+  }
+  if (auto r = append_leaf(kEnrolmentKind, sqlite3_last_insert_rowid(db_)); !r) return r;
+  return tx.commit();
+}
+
+namespace {
+
+std::vector<Enrolment> read_enrolments(Use& q, int& rc) {
+  std::vector<Enrolment> out;
+  while ((rc = q.step()) == SQLITE_ROW) {
+    Enrolment e;
+    e.agent_id = q.col_str(0);
+    const std::string action = q.col_str(2);
+    e.status = action == "revoke" ? "revoked" : "enrolled";
+    // A revocation names the certificate it revokes; else the enrolled one.
+    e.fingerprint = q.col_str(1).empty() ? q.col_str(8) : q.col_str(1);
+    e.changed_ns = q.col_u64(3);
+    e.changed_by = q.col_str(4);
+    if (action == "revoke") e.reason = q.col_str(5);
+    e.enrolled_ns = q.col_u64(6);
+    e.enrolled_by = q.col_str(7);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::optional<Enrolment>> SqliteStore::enrolment(const std::string& agent_id) {
+  std::lock_guard lock(mutex_);
+  Use q(stmts_->select_enrolments);
+  q.text(1, agent_id);
+  int rc = SQLITE_DONE;
+  auto rows = read_enrolments(q, rc);
+  if (rc != SQLITE_DONE) return db_fail(db_, "enrolment of " + agent_id);
+  if (rows.empty()) return std::optional<Enrolment>{};
+  return std::optional<Enrolment>(std::move(rows.front()));
+}
+
+Result<std::vector<Enrolment>> SqliteStore::enrolments() {
+  std::lock_guard lock(mutex_);
+  Use q(stmts_->select_enrolments);
+  q.null(1);
+  int rc = SQLITE_DONE;
+  auto rows = read_enrolments(q, rc);
+  if (rc != SQLITE_DONE) return db_fail(db_, "enrolments");
+  return rows;
 }
 
 }  // namespace vagt::collector

@@ -36,7 +36,7 @@ struct SqliteOptions {
 
 class SqliteStore final : public Store {
  public:
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   static Result<std::unique_ptr<SqliteStore>> open(const std::string& path);
   static Result<std::unique_ptr<SqliteStore>> open(const std::string& path,
@@ -57,6 +57,19 @@ class SqliteStore final : public Store {
   Result<std::vector<StoredEvent>> events(const EventFilter& filter) override;
   Result<std::vector<StoredBreach>> breaches(const BreachFilter& filter) override;
 
+  Result<std::vector<crypto::Sha256>> ledger_leaf_hashes() override;
+  Result<std::uint64_t> ledger_size() override;
+  Result<void> append_tree_head(const ledger::SignedTreeHead& head) override;
+  Result<std::vector<ledger::SignedTreeHead>> tree_heads() override;
+  Result<void> scan_ledger(const Visitor<LedgerLeaf>& visit) override;
+  Result<void> scan_records(const ledger::RecordKind& kind,
+                            const Visitor<ledger::Row>& visit) override;
+  Result<void> scan_batches(const Visitor<StoredBatch>& visit) override;
+  Result<void> read_snapshot(const std::function<Result<void>()>& reads) override;
+  Result<void> record_enrolment(const EnrolmentChange& change) override;
+  Result<std::optional<Enrolment>> enrolment(const std::string& agent_id) override;
+  Result<std::vector<Enrolment>> enrolments() override;
+
   const std::string& path() const { return path_; }
 
  private:
@@ -64,6 +77,12 @@ class SqliteStore final : public Store {
   SqliteStore(std::string path, sqlite3* db);
   Result<void> init(const SqliteOptions& options);
   Result<AppendStatus> append_locked(const BatchRecord& batch);
+  Result<void> prepare_all(bool read_only);
+  // Appends the leaf of record (kind, id), read back from its row; inside
+  // the caller's transaction.
+  Result<void> append_leaf(std::size_t kind_index, std::int64_t record_id);
+  Result<void> backfill_ledger();
+  Result<void> insert_breach_locked(const IntegrityFinding& finding);
 
   std::string path_;
   sqlite3* db_ = nullptr;
