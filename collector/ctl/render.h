@@ -35,6 +35,15 @@ std::string render_breaches(const std::vector<StoredBreach>& breaches, Format fo
 nlohmann::ordered_json event_json(const StoredEvent& event);
 nlohmann::ordered_json breach_json(const StoredBreach& breach);
 
+// `vagtctl agents status`: one row per agent from its last heartbeat.
+// Columns: agent, last_seen, age_s, events, acked, spooled_batches,
+// lost_events, reconnects, health. Health: "losing" when lost_events > 0,
+// "stale" when no heartbeat came for 3 of the agent's heartbeat intervals
+// (its heartbeat_interval_s counter; 30 s when absent), else "ok".
+std::string render_agent_status(const std::vector<HeartbeatRecord>& heartbeats,
+                                std::uint64_t now_ns, Format format);
+std::string agent_health(const HeartbeatRecord& heartbeat, std::uint64_t now_ns);
+
 // The cell escaping described above.
 std::string sanitize(std::string_view text);
 // Display width of a sanitized cell: one column per UTF-8 code point.

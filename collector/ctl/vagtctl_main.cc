@@ -4,10 +4,12 @@
 //                    [--principal P] [--protocol P] [--system S] [--limit N]
 //   vagtctl breaches [--db PATH] [--json|--csv] [--since T] [--until T] [--agent A]
 //                    [--principal P] [--kind policy|integrity] [--rule ID] [--limit N]
+//   vagtctl agents status [--db PATH] [--json|--csv]
 //
 // Opens the store read-only: it never creates or migrates a database.
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <optional>
@@ -95,6 +97,16 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"policy", "integrity"}));
   breaches->add_option("--rule", rule, "rule id, e.g. rbac.no_grant");
 
+  std::string status_db = kDefaultDb;
+  bool status_json = false, status_csv = false;
+  auto* agents = app.add_subcommand("agents", "agents known to the collector");
+  agents->require_subcommand(1);
+  auto* agents_status =
+      agents->add_subcommand("status", "each agent's last heartbeat and health");
+  agents_status->add_option("--db", status_db, "collector database")->capture_default_str();
+  agents_status->add_flag("--json", status_json, "JSON Lines")
+      ->excludes(agents_status->add_flag("--csv", status_csv, "CSV with a header row"));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -102,7 +114,24 @@ int main(int argc, char** argv) {
   }
 
   try {
-    if (events->parsed()) {
+    if (agents_status->parsed()) {
+      auto store = open_store(status_db);
+      if (!store) return 1;
+      auto rows = store->heartbeats();
+      if (!rows) {
+        std::cerr << "vagtctl: " << rows.error().message << "\n";
+        return 1;
+      }
+      const auto now = static_cast<std::uint64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(
+              std::chrono::system_clock::now().time_since_epoch())
+              .count());
+      std::cout << vagt::collector::ctl::render_agent_status(
+          *rows, now,
+          status_json  ? Format::kJson
+          : status_csv ? Format::kCsv
+                       : Format::kTable);
+    } else if (events->parsed()) {
       vagt::collector::EventFilter f;
       if (!times(ev_opts, f.since_ns, f.until_ns)) return 2;
       f.agent_id = ev_opts.agent;

@@ -84,6 +84,17 @@ constexpr const char* kSchemaV1[] = {
     "CREATE INDEX breaches_event ON breaches(event_id)",
 };
 
+// Added after schema v1 shipped; created when missing (additive, no version bump).
+constexpr const char* kCreateHeartbeats =
+    "CREATE TABLE IF NOT EXISTS heartbeats (agent_id TEXT PRIMARY KEY, received_ns INTEGER NOT "
+    "NULL, time_ns INTEGER NOT NULL, counters TEXT NOT NULL, status TEXT NOT NULL)";
+constexpr const char* kUpsertHeartbeat =
+    "INSERT INTO heartbeats (agent_id, received_ns, time_ns, counters, status) VALUES (?1, ?2, "
+    "?3, ?4, ?5) ON CONFLICT (agent_id) DO UPDATE SET received_ns = ?2, time_ns = ?3, "
+    "counters = ?4, status = ?5";
+constexpr const char* kSelectHeartbeats =
+    "SELECT agent_id, received_ns, time_ns, counters, status FROM heartbeats ORDER BY agent_id";
+
 constexpr const char* kFindBatch =
     "SELECT header_sha256 FROM batches WHERE agent_id = ?1 AND first_sequence = ?2";
 constexpr const char* kFindOverlap =
@@ -311,6 +322,11 @@ Result<void> SqliteStore::init(const SqliteOptions& options) {
       for (const char* sql : kSchemaV1) {
         if (auto r = exec(db_, sql); !r) return r;
       }
+    }
+    if (*version == 0 || *version == kSchemaVersion) {
+      if (auto r = exec(db_, kCreateHeartbeats); !r) return r;
+    }
+    if (*version == 0) {
       const std::string set = "PRAGMA user_version = " + std::to_string(kSchemaVersion);
       if (auto r = exec(db_, set.c_str()); !r) return r;
     }
@@ -496,6 +512,67 @@ Result<AppendStatus> SqliteStore::append_locked(const BatchRecord& b) {
 Result<void> SqliteStore::record_integrity_finding(const IntegrityFinding& f) {
   if (!stmts_->insert_breach.get()) return fail(ErrorCode::kStore, "store opened read-only");
   std::lock_guard lock(mutex_);
+  return insert_integrity_locked(f);
+}
+
+Result<void> SqliteStore::record_loss(const IntegrityFinding& f, std::uint64_t next_sequence,
+                                      const std::string& last_header_sha256) {
+  if (!stmts_->insert_breach.get()) return fail(ErrorCode::kStore, "store opened read-only");
+  std::lock_guard lock(mutex_);
+  Transaction tx(db_);
+  if (auto r = tx.begin(); !r) return r;
+  if (auto r = insert_integrity_locked(f); !r) return r;
+  {
+    Use q(stmts_->upsert_agent);
+    q.text(1, f.agent_id);
+    q.u64(2, f.detected_ns);
+    if (q.step() != SQLITE_DONE) return db_fail(db_, "agent " + f.agent_id);
+  }
+  {
+    Use q(stmts_->advance_agent);
+    q.text(1, f.agent_id);
+    q.u64(2, next_sequence);
+    q.blob(3, last_header_sha256);
+    q.u64(4, f.detected_ns);
+    if (q.step() != SQLITE_DONE) return db_fail(db_, "chain of " + f.agent_id);
+  }
+  return tx.commit();
+}
+
+Result<void> SqliteStore::record_heartbeat(const HeartbeatRecord& h) {
+  if (!stmts_->insert_breach.get()) return fail(ErrorCode::kStore, "store opened read-only");
+  std::lock_guard lock(mutex_);
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(db_, kUpsertHeartbeat, -1, &raw, nullptr) != SQLITE_OK)
+    return db_fail(db_, "heartbeat");
+  Stmt stmt(raw);
+  Use q(stmt);
+  q.text(1, h.agent_id);
+  q.u64(2, h.received_ns);
+  q.u64(3, h.time_ns);
+  q.text(4, h.counters_json);
+  q.text(5, h.status_json);
+  if (q.step() != SQLITE_DONE) return db_fail(db_, "heartbeat of " + h.agent_id);
+  return {};
+}
+
+Result<std::vector<HeartbeatRecord>> SqliteStore::heartbeats() {
+  std::lock_guard lock(mutex_);
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(db_, kSelectHeartbeats, -1, &raw, nullptr) != SQLITE_OK)
+    return db_fail(db_, "heartbeats (a store written before heartbeats existed has none)");
+  Stmt stmt(raw);
+  Use q(stmt);
+  std::vector<HeartbeatRecord> out;
+  int rc = 0;
+  while ((rc = q.step()) == SQLITE_ROW)
+    out.push_back(HeartbeatRecord{q.col_str(0), q.col_u64(1), q.col_u64(2), q.col_str(3),
+                                  q.col_str(4)});
+  if (rc != SQLITE_DONE) return db_fail(db_, "heartbeats");
+  return out;
+}
+
+Result<void> SqliteStore::insert_integrity_locked(const IntegrityFinding& f) {
   Use q(stmts_->insert_breach);
   q.text(1, "integrity");
   q.text(2, f.rule_id);
