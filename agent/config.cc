@@ -59,9 +59,11 @@ Result<AgentConfig> load_agent_config(const std::string& path) {
     c.spool.dir = c.state_dir + "/spool";
     if (auto sp = root["spool"]) {
       check_keys(path, sp, {"max_bytes", "segment_bytes", "fsync_interval_ms"});
-      if (sp["max_bytes"]) c.spool.max_bytes = get<std::uint64_t>(path, sp["max_bytes"], "spool.max_bytes");
+      if (sp["max_bytes"])
+        c.spool.max_bytes = get<std::uint64_t>(path, sp["max_bytes"], "spool.max_bytes");
       if (sp["segment_bytes"])
-        c.spool.segment_bytes = get<std::uint64_t>(path, sp["segment_bytes"], "spool.segment_bytes");
+        c.spool.segment_bytes =
+            get<std::uint64_t>(path, sp["segment_bytes"], "spool.segment_bytes");
       if (sp["fsync_interval_ms"])
         c.spool.fsync_interval = std::chrono::milliseconds(
             ms(sp["fsync_interval_ms"], "spool.fsync_interval_ms", 0, 60'000));
@@ -71,8 +73,8 @@ Result<AgentConfig> load_agent_config(const std::string& path) {
                           "spool.segment_bytes"};
     }
     if (root["heartbeat_interval_s"])
-      c.forwarder.heartbeat_interval = std::chrono::seconds(
-          ms(root["heartbeat_interval_s"], "heartbeat_interval_s", 1, 86'400));
+      c.forwarder.heartbeat_interval =
+          std::chrono::seconds(ms(root["heartbeat_interval_s"], "heartbeat_interval_s", 1, 86'400));
     if (root["user"]) c.user = get<std::string>(path, root["user"], "user");
     const YAML::Node t = root["tls"];
     if (!t) throw ConfigError{path + ": 'tls' (ca, cert, key) is required"};

@@ -109,10 +109,10 @@ Result<Identity> load_identity(const agent::AgentConfig& config, const std::stri
 // Test and benchmark source: `count` synthetic LDAP binds through the same
 // sink as captured events (the delivery path is the real one).
 void synthetic_events(std::uint64_t count, agent::decode::EventSink& sink) {
-  const auto base = static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count());
+  const auto base =
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
   for (std::uint64_t i = 0; i < count; ++i) {
     v1::AccessEvent e;
     e.set_time_ns(base + i * 1000);
@@ -156,12 +156,12 @@ int run(const std::string& config_path, const RunOptions& opts) {
   }
   const std::string agent_id = identity->agent_id;
   auto pub = identity->cert->public_key();
-  auto spool = agent::spool::Spool::open(
-      config->spool, make_logger("spool", config->log_level),
-      [pub = std::make_shared<crypto::PublicKey>(std::move(*pub))](const std::string& header,
-                                                                   const std::string& sig) {
-        return pub->verify(as_bytes(header), as_bytes(sig));
-      });
+  auto spool =
+      agent::spool::Spool::open(config->spool, make_logger("spool", config->log_level),
+                                [pub = std::make_shared<crypto::PublicKey>(std::move(*pub))](
+                                    const std::string& header, const std::string& sig) {
+                                  return pub->verify(as_bytes(header), as_bytes(sig));
+                                });
   if (!spool) {
     log->critical("spool: {}", spool.error().message);
     return 2;
@@ -232,10 +232,10 @@ int run(const std::string& config_path, const RunOptions& opts) {
 
   auto heartbeat = [&] {
     v1::Heartbeat hb;
-    hb.set_time_ns(static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(
-            std::chrono::system_clock::now().time_since_epoch())
-            .count()));
+    hb.set_time_ns(
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count()));
     const auto b = batcher.counters();
     const auto s = sp.counters();
     const auto& f = forwarder.counters();
@@ -248,7 +248,11 @@ int run(const std::string& config_path, const RunOptions& opts) {
     c["spooled_batches"] = sp.batches();
     c["sent"] = f.sent;
     c["acked"] = f.acked;
-    c["lost_events"] = s.dropped_events;
+    // Lost: reported to and acknowledged by the collector, plus dropped and
+    // not yet reported (losses survive restarts in the spool).
+    std::uint64_t pending_loss = 0;
+    for (const auto& l : sp.losses()) pending_loss += l.count;
+    c["lost_events"] = f.lost_events + pending_loss;
     c["torn_records"] = s.torn_records;
     c["corrupt_records"] = s.corrupt_records;
     c["reconnects"] = f.reconnects;
@@ -263,30 +267,29 @@ int run(const std::string& config_path, const RunOptions& opts) {
     batcher.tick(now, input_done.load());
     if (auto r = sp.maybe_sync(now); !r) log->error("spool: {}", r.error().describe());
   };
-  boost::asio::co_spawn(io, forwarder.run(done, tick, heartbeat),
-                        [&](std::exception_ptr e) {
-                          if (e) {
-                            try {
-                              std::rethrow_exception(e);
-                            } catch (const std::exception& ex) {
-                              log->critical("uplink failed: {}", ex.what());
-                            }
-                          }
-                          signals.cancel();
-                          give_up.cancel();
-                        });
+  boost::asio::co_spawn(io, forwarder.run(done, tick, heartbeat), [&](std::exception_ptr e) {
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        log->critical("uplink failed: {}", ex.what());
+      }
+    }
+    signals.cancel();
+    give_up.cancel();
+  });
   io.run();
   producer.join();
   batcher.flush_for_shutdown();
-  if (batcher.pending())
-    log->error("{} event(s) could not be spooled", batcher.pending());
+  if (batcher.pending()) log->error("{} event(s) could not be spooled", batcher.pending());
   if (auto r = sp.close(); !r) log->error("spool: {}", r.error().describe());
 
   const auto& fc = forwarder.counters();
   const auto sc = sp.counters();
-  log->info("sent {} batch(es), {} acked, {} event(s) lost, {} reconnect(s); spool holds {} "
-            "batch(es)",
-            fc.sent.load(), fc.acked.load(), sc.dropped_events, fc.reconnects.load(), sp.batches());
+  log->info(
+      "sent {} batch(es), {} acked, {} event(s) lost, {} reconnect(s); spool holds {} "
+      "batch(es)",
+      fc.sent.load(), fc.acked.load(), sc.dropped_events, fc.reconnects.load(), sp.batches());
   if (gave_up) {
     log->critical("no collector could be reached in {} s ({}); {} batch(es) stay in the spool",
                   opts.give_up_after_s, forwarder.last_error(), sp.batches());
@@ -312,8 +315,9 @@ int main(int argc, char** argv) {
 
   RunOptions run_opts;
   auto* run_cmd = app.add_subcommand(
-      "run", "sign the events of capture files, spool them and deliver them; exits once all are "
-             "acked");
+      "run",
+      "sign the events of capture files, spool them and deliver them; exits once all are "
+      "acked");
   run_cmd->add_option("files", run_opts.files, "pcap or pcapng files");
   run_cmd->add_option("--give-up-after", run_opts.give_up_after_s,
                       "exit 3 when not everything is acked after this many seconds (0: never)");

@@ -34,25 +34,25 @@ void Batcher::on_event(v1::AccessEvent&& event) {
   pending_.push_back(std::move(event));
   counters_.events++;
   if (pending_.size() >= policy_.max_events && ensure_anchor_locked())
-    while (pending_.size() >= policy_.max_events) {
-      const auto before = pending_.size();
-      sign_locked(policy_.max_events);
-      if (pending_.size() == before) break;  // failed; kept
-    }
+    drain_locked(policy_.max_events);
+}
+
+// Signs full batches while at least `min_pending` events wait; stops at the
+// first failure (the events stay pending).
+void Batcher::drain_locked(std::size_t min_pending) {
+  while (!pending_.empty() && pending_.size() >= min_pending) {
+    const auto before = pending_.size();
+    sign_locked(std::min<std::size_t>(pending_.size(), policy_.max_events));
+    if (pending_.size() == before) break;
+  }
 }
 
 void Batcher::tick(std::chrono::steady_clock::time_point now, bool force) {
   std::lock_guard lock(mutex_);
   if (pending_.empty()) return;
-  if (!force && now - first_pending_ < policy_.max_delay &&
-      pending_.size() < policy_.max_events)
+  if (!force && now - first_pending_ < policy_.max_delay && pending_.size() < policy_.max_events)
     return;
-  if (!ensure_anchor_locked()) return;
-  while (!pending_.empty()) {
-    const auto before = pending_.size();
-    sign_locked(std::min<std::size_t>(pending_.size(), policy_.max_events));
-    if (pending_.size() == before) break;
-  }
+  if (ensure_anchor_locked()) drain_locked(1);
 }
 
 // A fresh spool waits for the collector's Welcome to say where the chain
@@ -60,9 +60,10 @@ void Batcher::tick(std::chrono::steady_clock::time_point now, bool force) {
 bool Batcher::ensure_anchor_locked(bool at_shutdown) {
   if (spool_.anchored()) return true;
   if (!at_shutdown && pending_.size() < policy_.max_unanchored_events) return false;
-  log_->warn("no collector has answered yet and {} events are waiting{}: starting the chain at "
-             "genesis",
-             pending_.size(), at_shutdown ? " at shutdown" : "");
+  log_->warn(
+      "no collector has answered yet and {} events are waiting{}: starting the chain at "
+      "genesis",
+      pending_.size(), at_shutdown ? " at shutdown" : "");
   if (auto r = spool_.anchor(0, ""); !r) {
     log_->error("spool: {}", r.error().describe());
     return false;
@@ -91,12 +92,7 @@ void Batcher::sign_locked(std::size_t count) {
 
 void Batcher::flush_for_shutdown() {
   std::lock_guard lock(mutex_);
-  if (pending_.empty() || !ensure_anchor_locked(true)) return;
-  while (!pending_.empty()) {
-    const auto before = pending_.size();
-    sign_locked(std::min<std::size_t>(pending_.size(), policy_.max_events));
-    if (pending_.size() == before) break;
-  }
+  if (!pending_.empty() && ensure_anchor_locked(true)) drain_locked(1);
 }
 
 void Batcher::set_key(crypto::PrivateKey key) {

@@ -33,10 +33,10 @@ struct BatchPolicy {
 };
 
 struct BatcherCounters {
-  std::uint64_t events = 0;          // accepted
-  std::uint64_t batches = 0;         // signed and spooled
-  std::uint64_t rejected_events = 0; // too large to sign
-  std::uint64_t errors = 0;          // sign or spool failures (events kept pending)
+  std::uint64_t events = 0;           // accepted
+  std::uint64_t batches = 0;          // signed and spooled
+  std::uint64_t rejected_events = 0;  // too large to sign
+  std::uint64_t errors = 0;           // sign or spool failures (events kept pending)
 };
 
 class Batcher final : public decode::EventSink {
@@ -58,6 +58,7 @@ class Batcher final : public decode::EventSink {
 
  private:
   void sign_locked(std::size_t count);
+  void drain_locked(std::size_t min_pending);
   bool ensure_anchor_locked(bool at_shutdown = false);
 
   spool::Spool& spool_;

@@ -132,8 +132,9 @@ Result<std::unique_ptr<Spool>> Spool::open(SpoolConfig config, LoggerPtr log,
                 "spool.max_bytes must be at least spool.segment_bytes (and both > 0)");
   std::error_code ec;
   fs::create_directories(config.dir, ec);
-  if (ec) return fail(ErrorCode::kIo, "cannot create spool directory " + config.dir + ": " +
-                                          ec.message());
+  if (ec)
+    return fail(ErrorCode::kIo,
+                "cannot create spool directory " + config.dir + ": " + ec.message());
   ::chmod(config.dir.c_str(), 0700);
   std::unique_ptr<Spool> spool(new Spool(std::move(config), std::move(log), std::move(verify)));
   if (auto r = spool->load(); !r) return tl::unexpected(r.error());
@@ -182,8 +183,8 @@ Result<void> Spool::load() {
       }
       v1::BatchHeader h;
       if (!h.ParseFromString(n.headers(0))) continue;
-      losses_.push_back(Loss{h.first_sequence(), h.count(), n.headers(0), n.signatures(0),
-                             n.reason()});
+      losses_.push_back(
+          Loss{h.first_sequence(), h.count(), n.headers(0), n.signatures(0), n.reason()});
     }
   }
 
@@ -228,8 +229,9 @@ Result<void> Spool::load() {
   // Append to a fresh segment: the last one may end in a torn record.
   if (auto r = open_new_segment(); !r) return r;
   if (auto r = remove_acked_segments(); !r) return r;
-  log_->info("spool {}: {} unacked batch(es) in {} segment(s), {} pending loss(es), next sequence {}",
-             config_.dir, records_.size(), segments_.size(), losses_.size(), next_sequence_);
+  log_->info(
+      "spool {}: {} unacked batch(es) in {} segment(s), {} pending loss(es), next sequence {}",
+      config_.dir, records_.size(), segments_.size(), losses_.size(), next_sequence_);
   return {};
 }
 
@@ -262,13 +264,14 @@ Result<void> Spool::scan_segment(Segment& seg) {
     auto info = parsed ? describe_batch(batch) : std::nullopt;
     if (!crc_ok) {
       counters_.corrupt_records++;
-      const bool recoverable =
-          info && batch.signature().size() == 64 && verify_ && verify_(info->header, info->signature);
+      const bool recoverable = info && batch.signature().size() == 64 && verify_ &&
+                               verify_(info->header, info->signature);
       if (recoverable) {
-        log_->warn("{}: corrupt record at offset {} (sequences {}..{}): its signed header goes "
-                   "into a LossNotice",
-                   path, offset - kRecordHead, info->first_sequence,
-                   info->first_sequence + info->count - 1);
+        log_->warn(
+            "{}: corrupt record at offset {} (sequences {}..{}): its signed header goes "
+            "into a LossNotice",
+            path, offset - kRecordHead, info->first_sequence,
+            info->first_sequence + info->count - 1);
         counters_.dropped_batches++;
         counters_.dropped_events += info->count;
         losses_.push_back(Loss{info->first_sequence, info->count, info->header, info->signature,
@@ -279,9 +282,10 @@ Result<void> Spool::scan_segment(Segment& seg) {
         }
       } else {
         counters_.unrecoverable_records++;
-        log_->error("{}: corrupt record at offset {} with no recoverable header; the collector "
-                    "will see an unexplained gap",
-                    path, offset - kRecordHead);
+        log_->error(
+            "{}: corrupt record at offset {} with no recoverable header; the collector "
+            "will see an unexplained gap",
+            path, offset - kRecordHead);
       }
       continue;
     }
@@ -315,7 +319,8 @@ Result<void> Spool::scan_segment(Segment& seg) {
 Result<void> Spool::open_new_segment() {
   if (fd_ >= 0) {
     if (dirty_) {
-      if (::fsync(fd_) != 0) return fail(ErrorCode::kIo, std::string("fsync: ") + std::strerror(errno));
+      if (::fsync(fd_) != 0)
+        return fail(ErrorCode::kIo, std::string("fsync: ") + std::strerror(errno));
       for (auto& r : records_) r.durable = true;
       dirty_ = false;
     }
@@ -386,9 +391,10 @@ Result<void> Spool::append(const v1::Batch& batch) {
     return fail(ErrorCode::kTooLarge, "batch of " + std::to_string(payload.size()) + " bytes");
   std::lock_guard lock(mutex_);
   if (info->first_sequence != next_sequence_)
-    return fail(ErrorCode::kInvalidArgument,
-                "batch at " + std::to_string(info->first_sequence) + " does not continue the "
-                "spool's chain at " + std::to_string(next_sequence_));
+    return fail(ErrorCode::kInvalidArgument, "batch at " + std::to_string(info->first_sequence) +
+                                                 " does not continue the "
+                                                 "spool's chain at " +
+                                                 std::to_string(next_sequence_));
   const std::string record = frame_record(payload);
   if (segments_.back().bytes > 0 && segments_.back().bytes + record.size() > config_.segment_bytes)
     if (auto r = open_new_segment(); !r) return r;
@@ -430,9 +436,10 @@ Result<void> Spool::make_room(std::uint64_t need) {
     counters_.dropped_batches += batches;
     counters_.dropped_events += events;
     if (batches)
-      log_->warn("spool full ({} bytes): dropped {} unsent batch(es), {} event(s); a LossNotice "
-                 "will tell the collector",
-                 config_.max_bytes, batches, events);
+      log_->warn(
+          "spool full ({} bytes): dropped {} unsent batch(es), {} event(s); a LossNotice "
+          "will tell the collector",
+          config_.max_bytes, batches, events);
     ::unlink(segment_path(victim.number).c_str());
     segments_.pop_front();
     changed = true;
@@ -448,7 +455,8 @@ Result<void> Spool::make_room(std::uint64_t need) {
 
 Result<void> Spool::sync_locked() {
   if (fd_ >= 0 && dirty_) {
-    if (::fsync(fd_) != 0) return fail(ErrorCode::kIo, std::string("fsync: ") + std::strerror(errno));
+    if (::fsync(fd_) != 0)
+      return fail(ErrorCode::kIo, std::string("fsync: ") + std::strerror(errno));
     dirty_ = false;
   }
   for (auto it = records_.rbegin(); it != records_.rend() && !it->durable; ++it) it->durable = true;
@@ -469,9 +477,9 @@ Result<void> Spool::maybe_sync(std::chrono::steady_clock::time_point now) {
 
 std::optional<RecordInfo> Spool::record_at(std::uint64_t sequence) const {
   std::lock_guard lock(mutex_);
-  auto it = std::lower_bound(
-      records_.begin(), records_.end(), sequence,
-      [](const RecordInfo& r, std::uint64_t s) { return r.first_sequence < s; });
+  auto it =
+      std::lower_bound(records_.begin(), records_.end(), sequence,
+                       [](const RecordInfo& r, std::uint64_t s) { return r.first_sequence < s; });
   if (it == records_.end() || it->first_sequence != sequence) return std::nullopt;
   return *it;
 }

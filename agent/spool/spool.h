@@ -71,10 +71,10 @@ struct Loss {
 };
 
 struct SpoolCounters {
-  std::uint64_t torn_records = 0;          // torn tails dropped at open
-  std::uint64_t corrupt_records = 0;       // CRC failures skipped at open
-  std::uint64_t unrecoverable_records = 0; // of those, header not recoverable
-  std::uint64_t dropped_batches = 0;       // lost to a full spool or corruption
+  std::uint64_t torn_records = 0;           // torn tails dropped at open
+  std::uint64_t corrupt_records = 0;        // CRC failures skipped at open
+  std::uint64_t unrecoverable_records = 0;  // of those, header not recoverable
+  std::uint64_t dropped_batches = 0;        // lost to a full spool or corruption
   std::uint64_t dropped_events = 0;
   std::uint64_t appended_batches = 0;
 };

@@ -107,10 +107,7 @@ class Forwarder::Session {
       if (tick) tick();
       const auto now = std::chrono::steady_clock::now();
       if (heartbeat && now >= next_heartbeat) {
-        v1::AgentMessage hb;
-        *hb.mutable_heartbeat() = heartbeat();
-        deadline_->arm(f_.config_.link.ack_timeout);
-        if (auto r = co_await net::write_frame(stream_, hb); !r) co_return tl::unexpected(r.error());
+        if (auto r = co_await send_heartbeat(heartbeat); !r) co_return r;
         next_heartbeat = now + f_.config_.heartbeat_interval;
       }
       // Fill the window.
@@ -120,7 +117,10 @@ class Forwarder::Session {
         if (!*sent) break;
       }
       if (inflight_.empty()) {
-        if (done && done() && f_.spool_.empty()) co_return Result<void>{};
+        if (done && done() && f_.spool_.empty()) {
+          if (!heartbeat) co_return Result<void>{};
+          co_return co_await send_heartbeat(heartbeat);  // the last word: final counters
+        }
         deadline_->arm(f_.config_.link.ack_timeout);  // idle: keep it from firing
         co_await f_.pause(kIdlePoll);
         continue;
@@ -132,9 +132,9 @@ class Forwarder::Session {
       inflight_.pop_front();
       const std::uint64_t acked = reply->ack().next_sequence();
       if (acked < expected.next_sequence)
-        co_return fail(ErrorCode::kIntegrity,
-                       "collector acked through " + std::to_string(acked) + ", expected " +
-                           std::to_string(expected.next_sequence));
+        co_return fail(ErrorCode::kIntegrity, "collector acked through " + std::to_string(acked) +
+                                                  ", expected " +
+                                                  std::to_string(expected.next_sequence));
       progressed_ = true;
       if (expected.loss_events) {
         f_.counters_.lost_events += expected.loss_events;
@@ -151,6 +151,13 @@ class Forwarder::Session {
     std::uint64_t next_sequence = 0;
     std::uint64_t loss_events = 0;  // > 0 for a LossNotice
   };
+
+  asio::awaitable<Result<void>> send_heartbeat(const HeartbeatSource& heartbeat) {
+    v1::AgentMessage hb;
+    *hb.mutable_heartbeat() = heartbeat();
+    deadline_->arm(f_.config_.link.ack_timeout);
+    co_return co_await net::write_frame(stream_, hb);
+  }
 
   asio::awaitable<Result<v1::CollectorMessage>> receive() {
     deadline_->arm(f_.config_.link.ack_timeout);
@@ -209,9 +216,10 @@ class Forwarder::Session {
       const std::string& theirs_link =
           w.last_header_sha256().empty() ? genesis_link() : w.last_header_sha256();
       if (ours_link && !ours_link->empty() && *ours_link != theirs_link && theirs > 0)
-        f_.log_->error("chain fork at sequence {}: the collector's last header is not the one "
-                       "this agent signed; the collector will record it",
-                       theirs);
+        f_.log_->error(
+            "chain fork at sequence {}: the collector's last header is not the one "
+            "this agent signed; the collector will record it",
+            theirs);
     }
     if (theirs > 0 && theirs <= ours)
       if (auto r = spool.ack_through(theirs); !r) return r;
@@ -253,8 +261,8 @@ class Forwarder::Session {
       // A hole the spool cannot explain: jump to what it has.
       const auto first = spool.first_unacked();
       std::uint64_t next = first && *first > cursor_ ? *first : cursor_;
-      if (it != losses.end()) next = std::min(next == cursor_ ? it->first_sequence : next,
-                                              it->first_sequence);
+      if (it != losses.end())
+        next = std::min(next == cursor_ ? it->first_sequence : next, it->first_sequence);
       if (next > cursor_) {
         f_.log_->error("sequences {}..{} are in neither the spool nor a LossNotice", cursor_,
                        next - 1);

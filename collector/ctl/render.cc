@@ -376,8 +376,8 @@ std::string agent_health(const HeartbeatRecord& hb, std::uint64_t now_ns) {
 
 std::string render_agent_status(const std::vector<HeartbeatRecord>& heartbeats,
                                 std::uint64_t now_ns, Format format) {
-  static const char* const kColumns[] = {"agent",  "last_seen",       "age_s",
-                                         "events", "acked",           "spooled_batches",
+  static const char* const kColumns[] = {"agent",       "last_seen",  "age_s",
+                                         "events",      "acked",      "spooled_batches",
                                          "lost_events", "reconnects", "health"};
   auto age_s = [now_ns](const HeartbeatRecord& hb) {
     return now_ns > hb.received_ns ? (now_ns - hb.received_ns) / 1'000'000'000ull : 0;

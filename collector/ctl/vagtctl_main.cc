@@ -101,8 +101,7 @@ int main(int argc, char** argv) {
   bool status_json = false, status_csv = false;
   auto* agents = app.add_subcommand("agents", "agents known to the collector");
   agents->require_subcommand(1);
-  auto* agents_status =
-      agents->add_subcommand("status", "each agent's last heartbeat and health");
+  auto* agents_status = agents->add_subcommand("status", "each agent's last heartbeat and health");
   agents_status->add_option("--db", status_db, "collector database")->capture_default_str();
   agents_status->add_flag("--json", status_json, "JSON Lines")
       ->excludes(agents_status->add_flag("--csv", status_csv, "CSV with a header row"));
@@ -122,15 +121,14 @@ int main(int argc, char** argv) {
         std::cerr << "vagtctl: " << rows.error().message << "\n";
         return 1;
       }
-      const auto now = static_cast<std::uint64_t>(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(
-              std::chrono::system_clock::now().time_since_epoch())
-              .count());
-      std::cout << vagt::collector::ctl::render_agent_status(
-          *rows, now,
-          status_json  ? Format::kJson
-          : status_csv ? Format::kCsv
-                       : Format::kTable);
+      const auto now =
+          static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                         std::chrono::system_clock::now().time_since_epoch())
+                                         .count());
+      std::cout << vagt::collector::ctl::render_agent_status(*rows, now,
+                                                             status_json  ? Format::kJson
+                                                             : status_csv ? Format::kCsv
+                                                                          : Format::kTable);
     } else if (events->parsed()) {
       vagt::collector::EventFilter f;
       if (!times(ev_opts, f.since_ns, f.until_ns)) return 2;

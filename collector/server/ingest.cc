@@ -1,9 +1,8 @@
 #include "collector/server/ingest.h"
 
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <map>
+#include <nlohmann/json.hpp>
 
 namespace vagt::collector {
 
@@ -169,8 +168,7 @@ BatchOutcome Ingest::on_loss(const std::string& agent_id, const crypto::Certific
     return bad("the loss notice carries no headers, or not one signature per header");
   if (notice.headers_size() > 100'000) return bad("the loss notice is too large");
   auto key = cert.public_key();
-  if (!key || !key->is_ed25519())
-    return bad("the agent certificate does not carry an Ed25519 key");
+  if (!key || !key->is_ed25519()) return bad("the agent certificate does not carry an Ed25519 key");
   auto state = store_.chain_state(agent_id);
   if (!state) {
     log_->error("store: {}", state.error().describe());
@@ -217,8 +215,8 @@ BatchOutcome Ingest::on_loss(const std::string& agent_id, const crypto::Certific
   f.severity = Severity::kHigh;
   f.explanation = "the agent dropped " + std::to_string(events) + " signed event(s) it could not " +
                   "deliver (sequences " + std::to_string(first_seq) + ".." +
-                  std::to_string(next - 1) + ", event times " + std::to_string(first_time) +
-                  ".." + std::to_string(last_time) + " ns, reason: " + notice.reason() +
+                  std::to_string(next - 1) + ", event times " + std::to_string(first_time) + ".." +
+                  std::to_string(last_time) + " ns, reason: " + notice.reason() +
                   "); their signed headers verify and chain";
   f.raw_batch = raw_notice;
   f.agent_cert_pem = cert.pem();
