@@ -18,6 +18,7 @@
 #include "agent/decode/json_lines.h"
 #include "agent/decode/pipeline.h"
 #include "agent/dissect/builtin.h"
+#include "agent/privilege.h"
 #include "agent/sign/batcher.h"
 #include "agent/spool/spool.h"
 #include "agent/uplink/forwarder.h"
@@ -131,6 +132,35 @@ void synthetic_events(std::uint64_t count, agent::decode::EventSink& sink) {
   }
 }
 
+// Everything `run` needs before it starts: configuration, identity, file
+// and directory modes. Returns the identity; `log` says what is wrong.
+Result<Identity> check_deployment(const agent::AgentConfig& config,
+                                  const std::string& config_path) {
+  auto uid = agent::target_uid(config.user);
+  if (!uid) return tl::unexpected(uid.error());
+  if (auto r = agent::check_private_file(config.tls.key_file, *uid); !r)
+    return tl::unexpected(r.error());
+  if (auto r = agent::check_state_dir(config.state_dir, *uid); !r) return tl::unexpected(r.error());
+  return load_identity(config, config_path);
+}
+
+int check_config(const std::string& config_path) {
+  auto log = make_logger("agent");
+  auto config = agent::load_agent_config(config_path);
+  if (!config) {
+    log->critical("configuration: {}", config.error().message);
+    return 2;
+  }
+  auto identity = check_deployment(*config, config_path);
+  if (!identity) {
+    log->critical("{}", identity.error().message);
+    return 2;
+  }
+  std::cout << config_path << ": OK (agent " << identity->agent_id << ", state dir "
+            << config->state_dir << ")\n";
+  return 0;
+}
+
 struct RunOptions {
   std::vector<std::string> files;
   std::uint64_t synthetic = 0;
@@ -149,9 +179,13 @@ int run(const std::string& config_path, const RunOptions& opts) {
     log->critical("no capture files given; live capture is not in this build yet");
     return 2;
   }
-  auto identity = load_identity(*config, config_path);
+  auto identity = check_deployment(*config, config_path);
   if (!identity) {
-    log->critical("identity: {}", identity.error().message);
+    log->critical("{}", identity.error().message);
+    return 2;
+  }
+  if (auto r = agent::drop_privileges(config->user); !r) {
+    log->critical("privileges: {}", r.error().message);
     return 2;
   }
   const std::string agent_id = identity->agent_id;
@@ -304,9 +338,12 @@ int run(const std::string& config_path, const RunOptions& opts) {
 
 int main(int argc, char** argv) {
   CLI::App app{"vagt-agent: captures, signs and forwards authentication and access events"};
-  app.require_subcommand(1);
+  app.require_subcommand(0, 1);
   std::string config_path = "/etc/vagt/agent.yaml";
   app.add_option("-c,--config", config_path, "configuration file")->capture_default_str();
+  bool check_only = false;
+  app.add_flag("--check-config", check_only,
+               "validate the configuration, identity and file modes, then exit (0: OK, 2: not)");
 
   std::vector<std::string> decode_files;
   auto* decode_cmd = app.add_subcommand(
@@ -327,6 +364,11 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     if (*decode_cmd) return decode(decode_files);
+    if (check_only) return check_config(config_path);
+    if (!*run_cmd) {
+      std::cerr << app.help();
+      return 2;
+    }
     return run(config_path, run_opts);
   } catch (const std::exception& e) {
     std::cerr << "vagt-agent: fatal: " << e.what() << "\n";

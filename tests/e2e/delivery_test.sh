@@ -190,6 +190,39 @@ check "wrong collector name: exit 3" test $? -eq 3
 check "wrong collector name: the TLS failure is named" grep -qi "handshake" "$work/a-name.log"
 check "wrong collector name: nothing stored" test "$(count a-name)" -eq 0
 
+# 7. Least privilege: --check-config, refused modes, the switch to a user.
+agent_yaml a-down > "$work/check.yaml"
+check "--check-config accepts a sound deployment" \
+  "$agent" --config "$work/check.yaml" --check-config
+chmod 0644 "$work/pki/a-down.key"
+"$agent" --config "$work/check.yaml" --check-config 2> "$work/check.log"
+check "a world-readable key is refused (exit 2)" test $? -eq 2
+check "with a clear message" grep -q "a-down.key has mode 0644" "$work/check.log"
+chmod 0600 "$work/pki/a-down.key"
+chmod 0777 "$work/state-a-down"
+"$agent" --config "$work/check.yaml" run --synthetic-events 1 2> "$work/check2.log"
+check "a world-writable state dir is refused (exit 2)" test $? -eq 2
+check "naming the state dir" grep -q "state dir .*state-a-down has mode 0777" "$work/check2.log"
+chmod 0700 "$work/state-a-down"
+if [ "$(id -u)" -eq 0 ] && id nobody > /dev/null 2>&1; then
+  priv=$work/priv && mkdir -m 0711 "$priv"
+  cp "$work/pki/a-down.pem" "$work/pki/a-down.key" "$work/pki/ca.pem" "$priv/"
+  chown nobody "$priv/a-down.key" && chmod 0644 "$priv/a-down.pem" "$priv/ca.pem"
+  chmod 0711 "$work"
+  agent_yaml a-down "user: nobody" | sed "s#$work/pki/a-down#$priv/a-down#g; s#$work/pki/ca.pem#$priv/ca.pem#; s#state_dir: .*#state_dir: $priv/state#" \
+    > "$work/priv.yaml"
+  check "--check-config as root for user nobody" "$agent" --config "$work/priv.yaml" --check-config
+  stop_collector  # the agent waits, so its process can be inspected
+  "$agent" --config "$work/priv.yaml" run --synthetic-events 1 --give-up-after 3 2> "$work/priv.log" &
+  agent_pid=$!
+  sleep 1
+  check "the agent runs as nobody" grep -Eq "^Uid:\s+$(id -u nobody)\s+$(id -u nobody)" "/proc/$agent_pid/status"
+  check "keeping CAP_NET_RAW only" grep -Eq "^CapEff:\s+0000000000002000" "/proc/$agent_pid/status"
+  check "and no more permitted" grep -Eq "^CapPrm:\s+0000000000002000" "/proc/$agent_pid/status"
+  wait "$agent_pid"; agent_pid=
+  check "its spool belongs to nobody" test "$(stat -c %U "$priv/state/spool")" = nobody
+fi
+
 stop_collector
 echo "delivery test: $failures failure(s)"
 [ "$failures" -eq 0 ]
