@@ -5,6 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "agent/sign/batcher.h"
+#include "agent/spool/spool.h"
+#include "agent/uplink/forwarder.h"
 #include "agent/uplink/uplink.h"
 #include "common/result.h"
 #include "common/tls.h"
@@ -17,6 +20,12 @@ struct AgentConfig {
   tls::Files tls;
   std::string pseudonym_key_file = "/etc/vagt/pseudonym.key";
   std::string log_level = "info";
+  // Delivery guarantees (docs/operations.md, "Spool" and "Delivery").
+  std::string state_dir = "/var/lib/vagt";  // the spool lives in <state_dir>/spool
+  spool::SpoolConfig spool;
+  sign::BatchPolicy batch;
+  uplink::ForwarderConfig forwarder;  // forwarder.link is filled from `uplink`
+  std::string user;                   // drop to this user after start (empty: stay)
 };
 
 Result<AgentConfig> load_agent_config(const std::string& path);

@@ -409,4 +409,62 @@ Result<std::uint64_t> parse_rfc3339(std::string_view t) {
   return static_cast<std::uint64_t>(secs) * 1'000'000'000ULL + nanos;
 }
 
+namespace {
+
+std::uint64_t counter(const nlohmann::ordered_json& counters, const char* name) {
+  const auto it = counters.find(name);
+  return it != counters.end() && it->is_number_unsigned() ? it->get<std::uint64_t>() : 0;
+}
+
+nlohmann::ordered_json parse_object(const std::string& text) {
+  auto j = nlohmann::ordered_json::parse(text, nullptr, false);
+  return j.is_object() ? j : nlohmann::ordered_json::object();
+}
+
+}  // namespace
+
+std::string agent_health(const HeartbeatRecord& hb, std::uint64_t now_ns) {
+  const auto counters = parse_object(hb.counters_json);
+  if (counter(counters, "lost_events") > 0) return "losing";
+  std::uint64_t interval_s = counter(counters, "heartbeat_interval_s");
+  if (interval_s == 0) interval_s = 30;
+  const std::uint64_t age = now_ns > hb.received_ns ? now_ns - hb.received_ns : 0;
+  return age > 3 * interval_s * 1'000'000'000ull ? "stale" : "ok";
+}
+
+std::string render_agent_status(const std::vector<HeartbeatRecord>& heartbeats,
+                                std::uint64_t now_ns, Format format) {
+  static const char* const kColumns[] = {"agent",       "last_seen",  "age_s",
+                                         "events",      "acked",      "spooled_batches",
+                                         "lost_events", "reconnects", "health"};
+  auto age_s = [now_ns](const HeartbeatRecord& hb) {
+    return now_ns > hb.received_ns ? (now_ns - hb.received_ns) / 1'000'000'000ull : 0;
+  };
+  return render(
+      heartbeats, format, kColumns,
+      [&](const HeartbeatRecord& hb, bool for_people) {
+        const auto c = parse_object(hb.counters_json);
+        return Row{hb.agent_id,
+                   time_cell(hb.received_ns, for_people),
+                   std::to_string(age_s(hb)),
+                   std::to_string(counter(c, "events")),
+                   std::to_string(counter(c, "acked")),
+                   std::to_string(counter(c, "spooled_batches")),
+                   std::to_string(counter(c, "lost_events")),
+                   std::to_string(counter(c, "reconnects")),
+                   agent_health(hb, now_ns)};
+      },
+      [&](const HeartbeatRecord& hb) {
+        nlohmann::ordered_json j;
+        j["agent"] = hb.agent_id;
+        j["last_seen"] = format_time_ns(hb.received_ns);
+        j["age_s"] = age_s(hb);
+        j["agent_time"] = format_time_ns(hb.time_ns);
+        j["counters"] = parse_object(hb.counters_json);
+        j["status"] = parse_object(hb.status_json);
+        j["health"] = agent_health(hb, now_ns);
+        return j;
+      });
+}
+
 }  // namespace vagt::collector::ctl

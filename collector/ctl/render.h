@@ -44,6 +44,14 @@ nlohmann::ordered_json enrolment_json(const Enrolment& enrolment);
 // vagtctl verify's result: one JSON object (--json), or lines for people
 // naming each problem as "table id: what".
 std::string render_verify(const ledger::VerifyReport& report, bool json);
+// `vagtctl agents status`: one row per agent from its last heartbeat.
+// Columns: agent, last_seen, age_s, events, acked, spooled_batches,
+// lost_events, reconnects, health. Health: "losing" when lost_events > 0,
+// "stale" when no heartbeat came for 3 of the agent's heartbeat intervals
+// (its heartbeat_interval_s counter; 30 s when absent), else "ok".
+std::string render_agent_status(const std::vector<HeartbeatRecord>& heartbeats,
+                                std::uint64_t now_ns, Format format);
+std::string agent_health(const HeartbeatRecord& heartbeat, std::uint64_t now_ns);
 
 // The cell escaping described above.
 std::string sanitize(std::string_view text);

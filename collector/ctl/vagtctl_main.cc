@@ -11,6 +11,7 @@
 //   vagtctl agents enroll --id ID (--cert PEM | --fingerprint HEX) [--db PATH]
 //   vagtctl agents revoke --id ID [--reason TEXT] [--db PATH]
 //   vagtctl agents list   [--db PATH] [--json|--csv]
+//   vagtctl agents status [--db PATH] [--json|--csv]
 //
 // Queries and verify open the store read-only: they never create or migrate
 // a database. agents enroll/revoke write (enroll creates the database when
@@ -288,7 +289,7 @@ int main(int argc, char** argv) {
   verify->add_option("--trusted-cert", trusted_cert,
                      "tree heads must be signed by this collector certificate (PEM)");
 
-  auto* agents = app.add_subcommand("agents", "the enrolment registry");
+  auto* agents = app.add_subcommand("agents", "the enrolment registry and agent health");
   agents->require_subcommand(1);
   std::string agents_db = kDefaultDb, agent_id, agent_cert, agent_fp, revoke_reason;
   bool agents_json = false, agents_csv = false;
@@ -308,6 +309,10 @@ int main(int argc, char** argv) {
   list->add_option("--db", agents_db, "collector database");
   list->add_flag("--json", agents_json, "JSON Lines");
   list->add_flag("--csv", agents_csv, "CSV");
+  auto* agents_status = agents->add_subcommand("status", "each agent's last heartbeat and health");
+  agents_status->add_option("--db", agents_db, "collector database");
+  agents_status->add_flag("--json", agents_json, "JSON Lines")
+      ->excludes(agents_status->add_flag("--csv", agents_csv, "CSV with a header row"));
 
   try {
     app.parse(argc, argv);
@@ -317,6 +322,9 @@ int main(int argc, char** argv) {
   if (policy->parsed()) return run_policy_command(policy_cmd);
 
   try {
+    const Format agents_format = agents_json  ? Format::kJson
+                                 : agents_csv ? Format::kCsv
+                                              : Format::kTable;
     if (verify->parsed()) return run_verify(verify_db, verify_json, trusted_cert);
     if (enroll->parsed()) {
       if (agent_cert.empty() && agent_fp.empty()) {
@@ -334,14 +342,21 @@ int main(int argc, char** argv) {
         std::cerr << "vagtctl: " << rows.error().message << "\n";
         return 1;
       }
-      std::cout << vagt::collector::ctl::render_enrolments(
-          *rows, agents_json  ? vagt::collector::ctl::Format::kJson
-                 : agents_csv ? vagt::collector::ctl::Format::kCsv
-                              : vagt::collector::ctl::Format::kTable);
-      std::cout.flush();
-      return std::cout ? 0 : 1;
-    }
-    if (events->parsed()) {
+      std::cout << vagt::collector::ctl::render_enrolments(*rows, agents_format);
+    } else if (agents_status->parsed()) {
+      auto store = open_store(agents_db);
+      if (!store) return 1;
+      auto rows = store->heartbeats();
+      if (!rows) {
+        std::cerr << "vagtctl: " << rows.error().message << "\n";
+        return 1;
+      }
+      const auto now =
+          static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                         std::chrono::system_clock::now().time_since_epoch())
+                                         .count());
+      std::cout << vagt::collector::ctl::render_agent_status(*rows, now, agents_format);
+    } else if (events->parsed()) {
       vagt::collector::EventFilter f;
       if (!times(ev_opts, f.since_ns, f.until_ns)) return 2;
       f.agent_id = ev_opts.agent;

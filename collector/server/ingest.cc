@@ -1,6 +1,8 @@
 #include "collector/server/ingest.h"
 
 #include <chrono>
+#include <map>
+#include <nlohmann/json.hpp>
 
 namespace vagt::collector {
 
@@ -279,6 +281,100 @@ BatchOutcome Ingest::on_batch(const std::string& agent_id, const crypto::Certifi
   v1::Ack ack;
   ack.set_next_sequence(after ? after->next_sequence : h.first_sequence() + h.count());
   return BatchOutcome{std::move(ack), std::nullopt};
+}
+
+BatchOutcome Ingest::on_loss(const std::string& agent_id, const crypto::Certificate& cert,
+                             const v1::LossNotice& notice, const std::string& raw_notice) {
+  auto bad = [&](const std::string& why) {
+    return refuse(agent_id, cert, raw_notice, "integrity.bad_loss_notice", why);
+  };
+  if (notice.headers_size() == 0 || notice.headers_size() != notice.signatures_size())
+    return bad("the loss notice carries no headers, or not one signature per header");
+  if (notice.headers_size() > 100'000) return bad("the loss notice is too large");
+  auto key = cert.public_key();
+  if (!key || !key->is_ed25519()) return bad("the agent certificate does not carry an Ed25519 key");
+  auto state = store_.chain_state(agent_id);
+  if (!state) {
+    log_->error("store: {}", state.error().describe());
+    return collector_trouble("collector.store_unavailable",
+                             "the collector cannot read its store; retry later");
+  }
+  std::uint64_t next = state->next_sequence;
+  std::string link = state->last_header_sha256.empty() ? genesis_link() : state->last_header_sha256;
+  std::uint64_t events = 0, first_seq = 0, first_time = 0, last_time = 0;
+  bool any = false;
+  for (int i = 0; i < notice.headers_size(); ++i) {
+    const std::string& bytes = notice.headers(i);
+    if (!key->verify(as_bytes(bytes), as_bytes(notice.signatures(i))))
+      return bad("header " + std::to_string(i) + " of the loss notice does not verify");
+    v1::BatchHeader h;
+    if (!h.ParseFromString(bytes) || h.count() == 0)
+      return bad("header " + std::to_string(i) + " of the loss notice does not parse");
+    if (h.agent_id() != agent_id || h.key_id() != key->key_id())
+      return bad("header " + std::to_string(i) + " names another agent or key");
+    if (h.first_sequence() + h.count() <= next && !any) continue;  // already stored
+    if (h.first_sequence() != next || h.prev_header_sha256() != link)
+      return bad("the lost batch at sequence " + std::to_string(h.first_sequence()) +
+                 " does not chain from sequence " + std::to_string(next));
+    if (!any) {
+      first_seq = h.first_sequence();
+      first_time = h.first_time_ns();
+      last_time = h.last_time_ns();
+    }
+    any = true;
+    first_time = std::min(first_time, h.first_time_ns());
+    last_time = std::max(last_time, h.last_time_ns());
+    events += h.count();
+    next = h.first_sequence() + h.count();
+    link = crypto::to_string(crypto::sha256(bytes));
+  }
+  v1::Ack ack;
+  if (!any) {  // a resend of a notice already recorded
+    ack.set_next_sequence(state->next_sequence);
+    return BatchOutcome{std::move(ack), std::nullopt};
+  }
+  IntegrityFinding f;
+  f.agent_id = agent_id;
+  f.rule_id = "integrity.spool_loss";
+  f.severity = Severity::kHigh;
+  f.explanation = "the agent dropped " + std::to_string(events) + " signed event(s) it could not " +
+                  "deliver (sequences " + std::to_string(first_seq) + ".." +
+                  std::to_string(next - 1) + ", event times " + std::to_string(first_time) + ".." +
+                  std::to_string(last_time) + " ns, reason: " + notice.reason() +
+                  "); their signed headers verify and chain";
+  f.raw_batch = raw_notice;
+  f.agent_cert_pem = cert.pem();
+  f.detected_ns = now_ns();
+  if (auto r = store_.record_loss(f, next, link); !r) {
+    log_->error("store: {}", r.error().describe());
+    return collector_trouble("collector.store_failed",
+                             "the collector could not record the loss; it was not acked");
+  }
+  counters_.integrity_findings++;
+  counters_.events_lost += events;
+  log_->warn("agent {}: {}", agent_id, f.explanation);
+  ack.set_next_sequence(next);
+  return BatchOutcome{std::move(ack), std::nullopt};
+}
+
+void Ingest::on_heartbeat(const std::string& agent_id, const v1::Heartbeat& heartbeat) {
+  nlohmann::ordered_json counters = nlohmann::ordered_json::object();
+  std::map<std::string, std::uint64_t> sorted(heartbeat.counters().begin(),
+                                              heartbeat.counters().end());
+  for (const auto& [k, v] : sorted) counters[k] = v;
+  nlohmann::ordered_json status = nlohmann::ordered_json::object();
+  std::map<std::string, std::string> st(heartbeat.status().begin(), heartbeat.status().end());
+  for (const auto& [k, v] : st) status[k] = v;
+  HeartbeatRecord rec;
+  rec.agent_id = agent_id;
+  rec.received_ns = now_ns();
+  rec.time_ns = heartbeat.time_ns();
+  const auto replace = nlohmann::ordered_json::error_handler_t::replace;
+  rec.counters_json = counters.dump(-1, ' ', false, replace);
+  rec.status_json = status.dump(-1, ' ', false, replace);
+  counters_.heartbeats++;
+  if (auto r = store_.record_heartbeat(rec); !r)
+    log_->warn("heartbeat of {}: {}", agent_id, r.error().describe());
 }
 
 }  // namespace vagt::collector

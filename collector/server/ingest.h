@@ -50,6 +50,8 @@ struct IngestCounters {
   std::atomic<std::uint64_t> refused_agents{0};  // by the enrolment registry
   std::atomic<std::uint64_t> throttled_batches{0};
   std::atomic<std::uint64_t> clock_skew_findings{0};
+  std::atomic<std::uint64_t> events_lost{0};  // reported by verified LossNotices
+  std::atomic<std::uint64_t> heartbeats{0};
 };
 
 // The answer to one batch: an Ack, or a Refusal after which the connection
@@ -84,6 +86,16 @@ class Ingest {
   Result<v1::Welcome> welcome(const std::string& agent_id);
   BatchOutcome on_batch(const std::string& agent_id, const crypto::Certificate& cert,
                         const v1::Batch& batch, const std::string& raw_batch);
+
+  // A LossNotice: every header must verify with `cert` and the run must
+  // chain from the stored last header (headers the store already holds are
+  // skipped). Then an integrity.spool_loss finding is recorded, the chain
+  // moves past the lost range, and the answer is an Ack; otherwise a Refusal
+  // (recorded as integrity.bad_loss_notice).
+  BatchOutcome on_loss(const std::string& agent_id, const crypto::Certificate& cert,
+                       const v1::LossNotice& notice, const std::string& raw_notice);
+  // Keeps the last heartbeat of the agent; nothing is answered.
+  void on_heartbeat(const std::string& agent_id, const v1::Heartbeat& heartbeat);
 
   void set_policy(std::shared_ptr<const Policy> policy);
   std::shared_ptr<const Policy> policy() const;

@@ -102,8 +102,13 @@ class Session : public std::enable_shared_from_this<Session> {
       std::string raw;
       v1::AgentMessage in;
       if (!co_await read_message(in, &raw)) co_return;
-      if (!in.has_batch()) {
-        co_await send_refusal("protocol.unexpected_message", "only Batch may follow Hello");
+      if (in.has_heartbeat()) {
+        ingest_.on_heartbeat(agent_id_, in.heartbeat());
+        continue;
+      }
+      if (!in.has_batch() && !in.has_loss()) {
+        co_await send_refusal("protocol.unexpected_message",
+                              "only Batch, LossNotice and Heartbeat may follow Hello");
         co_return;
       }
       // Over its rate, the agent waits for its ack: back-pressure, no drop.
@@ -114,7 +119,9 @@ class Session : public std::enable_shared_from_this<Session> {
         co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
       }
       // The frame body exactly as received is the evidence that is kept.
-      BatchOutcome outcome = ingest_.on_batch(agent_id_, *cert, in.batch(), raw);
+      BatchOutcome outcome = in.has_batch()
+                                 ? ingest_.on_batch(agent_id_, *cert, in.batch(), raw)
+                                 : ingest_.on_loss(agent_id_, *cert, in.loss(), raw);
       v1::CollectorMessage reply;
       if (outcome.refusal) {
         *reply.mutable_refusal() = std::move(*outcome.refusal);

@@ -60,6 +60,15 @@ struct IntegrityFinding {
 
 enum class AppendStatus { kStored, kDuplicate };
 
+// The last Heartbeat of an agent (vagtctl agents status).
+struct HeartbeatRecord {
+  std::string agent_id;
+  std::uint64_t received_ns = 0;  // collector clock
+  std::uint64_t time_ns = 0;      // agent clock
+  std::string counters_json;      // {"events": 12, ...}
+  std::string status_json;        // {"files": "done", ...}
+};
+
 // Query side (vagtctl).
 struct EventFilter {
   std::optional<std::uint64_t> since_ns, until_ns;
@@ -151,6 +160,22 @@ class Store {
   // kDuplicate when this exact header is already stored (an agent resend).
   virtual Result<AppendStatus> append_batch(const BatchRecord& batch) = 0;
   virtual Result<void> record_integrity_finding(const IntegrityFinding& finding) = 0;
+
+  // A verified LossNotice: records `finding` (integrity.spool_loss) and moves
+  // the agent's chain past the lost range, atomically.
+  virtual Result<void> record_loss(const IntegrityFinding& finding, std::uint64_t next_sequence,
+                                   const std::string& last_header_sha256) {
+    (void)finding, (void)next_sequence, (void)last_header_sha256;
+    return fail(ErrorCode::kStore, "this store engine does not record losses");
+  }
+  // Keeps the last heartbeat per agent.
+  virtual Result<void> record_heartbeat(const HeartbeatRecord& heartbeat) {
+    (void)heartbeat;
+    return fail(ErrorCode::kStore, "this store engine does not keep heartbeats");
+  }
+  virtual Result<std::vector<HeartbeatRecord>> heartbeats() {
+    return fail(ErrorCode::kStore, "this store engine does not keep heartbeats");
+  }
 
   virtual Result<std::vector<StoredEvent>> events(const EventFilter& filter) = 0;
   virtual Result<std::vector<StoredBreach>> breaches(const BreachFilter& filter) = 0;

@@ -41,6 +41,7 @@ agent_yaml() { # cert-name
 collector: {endpoints: ["127.0.0.1:$port"], server_name: vagt-collector, connect_timeout_ms: 3000}
 tls: {ca: $work/pki/ca.pem, cert: $work/pki/$1.pem, key: $work/pki/$1.key}
 pseudonym_key: $work/pki/pseudonym.key
+state_dir: $work/state-$1
 YAML
 }
 agent_yaml agent-ward7-01 > "$work/agent.yaml"
@@ -62,7 +63,7 @@ check "no password from the capture reaches the store" \
   bash -c "! strings '$work/collector.db' '$work/collector.db-wal' 2>/dev/null | grep -qi 'passworddddd\|1:34'"
 
 before=$(grep -c '"seq"' "$work/events.json")
-"$agent" --config "$work/rogue.yaml" run "$data/ldap-simpleauth.pcap" 2> "$work/rogue.log"
+"$agent" --config "$work/rogue.yaml" run --give-up-after 3 "$data/ldap-simpleauth.pcap" 2> "$work/rogue.log"
 check "an agent from another CA is refused (non-zero exit)" test $? -ne 0
 "$vagtctl" events --db "$work/collector.db" --json > "$work/events2.json"
 check "and nothing of it is stored" test "$(grep -c '"seq"' "$work/events2.json")" -eq "$before"
@@ -92,7 +93,7 @@ sqlite3 "$work/collector.db" "UPDATE events SET principal = 'nobody' WHERE id = 
 "$vagtctl" verify --db "$work/collector.db" > "$work/verify2.txt"
 check "vagtctl verify fails (exit 3) on an edited row" test $? -eq 3
 check "and names it" grep -q "^MISMATCH events 1: row edited" "$work/verify2.txt"
-"$agent" --config "$work/agent.yaml" run "$data/ldap-simpleauth.pcap" 2> "$work/down.log"
+"$agent" --config "$work/agent.yaml" run --give-up-after 2 "$data/ldap-simpleauth.pcap" 2> "$work/down.log"
 check "an unreachable collector is a non-zero exit" test $? -ne 0
 check "with a clear message" grep -q "no collector could be reached" "$work/down.log"
 

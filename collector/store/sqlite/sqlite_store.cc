@@ -143,6 +143,16 @@ constexpr const char* kSelectEnrolments =
     "  WHERE agent_id = c.agent_id AND action = 'enroll') "
     "WHERE c.id = (SELECT MAX(id) FROM enrolments WHERE agent_id = c.agent_id) "
     "AND (?1 IS NULL OR c.agent_id = ?1) ORDER BY c.agent_id";
+// Added after schema v1 shipped; created when missing (additive, no version bump).
+constexpr const char* kCreateHeartbeats =
+    "CREATE TABLE IF NOT EXISTS heartbeats (agent_id TEXT PRIMARY KEY, received_ns INTEGER NOT "
+    "NULL, time_ns INTEGER NOT NULL, counters TEXT NOT NULL, status TEXT NOT NULL)";
+constexpr const char* kUpsertHeartbeat =
+    "INSERT INTO heartbeats (agent_id, received_ns, time_ns, counters, status) VALUES (?1, ?2, "
+    "?3, ?4, ?5) ON CONFLICT (agent_id) DO UPDATE SET received_ns = ?2, time_ns = ?3, "
+    "counters = ?4, status = ?5";
+constexpr const char* kSelectHeartbeats =
+    "SELECT agent_id, received_ns, time_ns, counters, status FROM heartbeats ORDER BY agent_id";
 
 constexpr const char* kFindBatch =
     "SELECT header_sha256 FROM batches WHERE agent_id = ?1 AND first_sequence = ?2";
@@ -414,6 +424,8 @@ Result<void> SqliteStore::init(const SqliteOptions& options) {
         if (auto r = exec(db_, sql); !r) return r;
       }
     }
+    // Added after v1 shipped; created when missing (additive, no version bump).
+    if (auto r = exec(db_, kCreateHeartbeats); !r) return r;
     if (auto r = prepare_all(false); !r) return r;
     if (*version == 1) {
       // Records stored before the ledger existed become its first leaves.
@@ -697,6 +709,63 @@ Result<void> SqliteStore::insert_breach_locked(const IntegrityFinding& f) {
     if (q.step() != SQLITE_DONE) return db_fail(db_, "integrity finding " + f.rule_id);
   }
   return append_leaf(kBreachKind, sqlite3_last_insert_rowid(db_));
+}
+
+Result<void> SqliteStore::record_loss(const IntegrityFinding& f, std::uint64_t next_sequence,
+                                      const std::string& last_header_sha256) {
+  if (!stmts_->insert_breach.get()) return fail(ErrorCode::kStore, "store opened read-only");
+  std::lock_guard lock(mutex_);
+  Transaction tx(db_);
+  if (auto r = tx.begin(); !r) return r;
+  if (auto r = insert_breach_locked(f); !r) return r;
+  {
+    Use q(stmts_->upsert_agent);
+    q.text(1, f.agent_id);
+    q.u64(2, f.detected_ns);
+    if (q.step() != SQLITE_DONE) return db_fail(db_, "agent " + f.agent_id);
+  }
+  {
+    Use q(stmts_->advance_agent);
+    q.text(1, f.agent_id);
+    q.u64(2, next_sequence);
+    q.blob(3, last_header_sha256);
+    q.u64(4, f.detected_ns);
+    if (q.step() != SQLITE_DONE) return db_fail(db_, "chain of " + f.agent_id);
+  }
+  return tx.commit();
+}
+
+Result<void> SqliteStore::record_heartbeat(const HeartbeatRecord& h) {
+  if (!stmts_->insert_breach.get()) return fail(ErrorCode::kStore, "store opened read-only");
+  std::lock_guard lock(mutex_);
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(db_, kUpsertHeartbeat, -1, &raw, nullptr) != SQLITE_OK)
+    return db_fail(db_, "heartbeat");
+  Stmt stmt(raw);
+  Use q(stmt);
+  q.text(1, h.agent_id);
+  q.u64(2, h.received_ns);
+  q.u64(3, h.time_ns);
+  q.text(4, h.counters_json);
+  q.text(5, h.status_json);
+  if (q.step() != SQLITE_DONE) return db_fail(db_, "heartbeat of " + h.agent_id);
+  return {};
+}
+
+Result<std::vector<HeartbeatRecord>> SqliteStore::heartbeats() {
+  std::lock_guard lock(mutex_);
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(db_, kSelectHeartbeats, -1, &raw, nullptr) != SQLITE_OK)
+    return db_fail(db_, "heartbeats (a store written before heartbeats existed has none)");
+  Stmt stmt(raw);
+  Use q(stmt);
+  std::vector<HeartbeatRecord> out;
+  int rc = 0;
+  while ((rc = q.step()) == SQLITE_ROW)
+    out.push_back(
+        HeartbeatRecord{q.col_str(0), q.col_u64(1), q.col_u64(2), q.col_str(3), q.col_str(4)});
+  if (rc != SQLITE_DONE) return db_fail(db_, "heartbeats");
+  return out;
 }
 
 Result<std::vector<StoredEvent>> SqliteStore::events(const EventFilter& f) {

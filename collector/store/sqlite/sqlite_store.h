@@ -53,6 +53,11 @@ class SqliteStore final : public Store {
   // (the caller records the fork). Decisions' findings become policy breaches.
   Result<AppendStatus> append_batch(const BatchRecord& batch) override;
   Result<void> record_integrity_finding(const IntegrityFinding& finding) override;
+  // One transaction: the finding, then the chain moved forward (never back).
+  Result<void> record_loss(const IntegrityFinding& finding, std::uint64_t next_sequence,
+                           const std::string& last_header_sha256) override;
+  Result<void> record_heartbeat(const HeartbeatRecord& heartbeat) override;
+  Result<std::vector<HeartbeatRecord>> heartbeats() override;
 
   Result<std::vector<StoredEvent>> events(const EventFilter& filter) override;
   Result<std::vector<StoredBreach>> breaches(const BreachFilter& filter) override;
