@@ -140,7 +140,8 @@ PacketPipeline::PacketPipeline(const dissect::Registry& registry, EventSink& sin
     : flows_(std::make_unique<Flows>(registry, sink, anomalies_, counts_.events)),
       table_(std::make_unique<flow::FlowTable>(*flows_, anomalies_, options.flow_limits)),
       datagrams_(
-          std::make_unique<flow::DatagramTable>(*flows_, anomalies_, options.datagram_limits)) {}
+          std::make_unique<flow::DatagramTable>(*flows_, anomalies_, options.datagram_limits)),
+      fragments_(std::make_unique<flow::IpReassembler>(anomalies_, options.fragment_limits)) {}
 
 PacketPipeline::~PacketPipeline() = default;
 
@@ -150,7 +151,8 @@ void PacketPipeline::on_packet(const capture::RawPacket& packet) {
   if (packet.time_ns > last_time_ns_) last_time_ns_ = packet.time_ns;
 
   flow::DecodedPacket decoded;
-  switch (flow::decode_packet(packet.link_type, packet.data, decoded, anomalies_)) {
+  switch (flow::decode_packet(packet.link_type, packet.data, decoded, anomalies_, *fragments_,
+                              packet.time_ns)) {
     case flow::DecodeStatus::kMalformed:
       ++counts_.malformed;
       return;
@@ -171,6 +173,7 @@ void PacketPipeline::on_packet(const capture::RawPacket& packet) {
 void PacketPipeline::expire_idle(std::uint64_t now_ns) {
   table_->expire_idle(now_ns);
   datagrams_->expire_idle(now_ns);
+  fragments_->expire(now_ns);
 }
 
 void PacketPipeline::finish() {
@@ -182,6 +185,7 @@ CaptureStats PacketPipeline::stats() const {
   CaptureStats out = counts_;
   out.flows = table_->counters().flows_created;
   out.udp_flows = datagrams_->counters().flows_created;
+  out.reassembled = fragments_->counters().reassembled;
   for (const auto& [id, n] : anomalies_.counts()) out.anomalies.emplace(id, n);
   return out;
 }

@@ -310,6 +310,33 @@ TEST_F(KrbPipelineTest, UnansweredUdpRequestIsUnknownAfterTheIdleTimeout) {
   EXPECT_EQ(sink.events[0].outcome(), v1::OUTCOME_UNKNOWN);
 }
 
+TEST_F(KrbPipelineTest, FragmentedUdpReplyIsReassembled) {
+  const auto messages = udp_messages(kKrbDir + "zeek_kinit.pcap");
+  ASSERT_GE(messages.size(), 2u);
+  udp(40007, messages[0].first, true);
+  // The AS-REP as three IPv4 fragments, last first.
+  const Bytes dgram = tb::udp_datagram(88, 40007, messages[1].first);
+  ASSERT_GT(dgram.size(), 600u);
+  std::vector<Bytes> pieces;
+  for (std::size_t off = 0; off < dgram.size(); off += 296) {
+    const std::size_t n = std::min<std::size_t>(296, dgram.size() - off);
+    const bool more = off + n < dgram.size();
+    pieces.push_back(tb::ethernet(
+        0x0800, tb::ipv4(tb::kServerIp, tb::kClientIp, 17,
+                         Bytes(dgram.begin() + static_cast<std::ptrdiff_t>(off),
+                               dgram.begin() + static_cast<std::ptrdiff_t>(off + n)),
+                         static_cast<std::uint16_t>((more ? 0x2000 : 0) | (off / 8)))));
+  }
+  ASSERT_EQ(pieces.size(), 3u);
+  packet(pieces[2]);
+  packet(pieces[0]);
+  EXPECT_TRUE(sink.events.empty());
+  packet(pieces[1]);
+  ASSERT_EQ(sink.events.size(), 1u);
+  EXPECT_EQ(sink.events[0].outcome(), v1::OUTCOME_SUCCESS);
+  EXPECT_EQ(pipeline.stats().reassembled, 1u);
+}
+
 TEST(KrbNames, ErrorAndEnctypeNames) {
   EXPECT_EQ(dissect::krb::error_name(24), "KDC_ERR_PREAUTH_FAILED");
   EXPECT_EQ(dissect::krb::error_name(25), "KDC_ERR_PREAUTH_REQUIRED");
