@@ -12,7 +12,8 @@ using yaml::where;
 Result<AgentConfig> load_agent_config(const std::string& path) {
   return yaml::load_strict<AgentConfig>(path, [&path](const YAML::Node& root) {
     AgentConfig c;
-    check_keys(path, root, {"agent_id", "collector", "tls", "pseudonym_key", "batch", "log_level"});
+    check_keys(path, root,
+               {"agent_id", "collector", "tls", "pseudonym_key", "batch", "log_level", "capture"});
     if (root["agent_id"]) c.agent_id = get<std::string>(path, root["agent_id"], "agent_id");
     const YAML::Node col = root["collector"];
     if (!col) throw ConfigError{path + ": 'collector' (endpoints, server_name) is required"};
@@ -54,6 +55,7 @@ Result<AgentConfig> load_agent_config(const std::string& path) {
       }
     }
     if (root["log_level"]) c.log_level = get<std::string>(path, root["log_level"], "log_level");
+    if (root["capture"]) c.capture = capture::parse_capture_config(path, root["capture"]);
     return c;
   });
 }

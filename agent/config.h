@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/capture/capture_config.h"
 #include "agent/uplink/uplink.h"
 #include "common/result.h"
 #include "common/tls.h"
@@ -17,6 +18,7 @@ struct AgentConfig {
   tls::Files tls;
   std::string pseudonym_key_file = "/etc/vagt/pseudonym.key";
   std::string log_level = "info";
+  capture::CaptureConfig capture;  // the `capture:` section
 };
 
 Result<AgentConfig> load_agent_config(const std::string& path);
