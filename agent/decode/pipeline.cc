@@ -13,6 +13,17 @@ void set_endpoint(v1::Endpoint& out, const flow::Endpoint& in) {
   out.set_port(in.port);
 }
 
+// Stamps the flow onto an event and hands it on.
+void deliver(v1::AccessEvent&& event, const flow::FlowInfo& info, EventSink& sink,
+             std::uint64_t& events) {
+  event.set_transport(info.transport == flow::Transport::kUdp ? v1::TRANSPORT_UDP
+                                                              : v1::TRANSPORT_TCP);
+  set_endpoint(*event.mutable_src(), info.client);
+  set_endpoint(*event.mutable_dst(), info.server);
+  ++events;
+  sink.on_event(std::move(event));
+}
+
 // One TCP flow: picks the dissector (server port, else by sniffing the first
 // client bytes), runs its session and stamps the flow onto every event.
 class FlowDissection final : public flow::StreamHandler, public dissect::SessionOutput {
@@ -47,13 +58,7 @@ class FlowDissection final : public flow::StreamHandler, public dissect::Session
   }
   bool wants_data() const override { return session_ ? session_->wants_data() : !undissected_; }
 
-  void emit(v1::AccessEvent&& event) override {
-    event.set_transport(v1::TRANSPORT_TCP);
-    set_endpoint(*event.mutable_src(), info_.client);
-    set_endpoint(*event.mutable_dst(), info_.server);
-    ++events_;
-    sink_.on_event(std::move(event));
-  }
+  void emit(v1::AccessEvent&& event) override { deliver(std::move(event), info_, sink_, events_); }
   void anomaly(std::string_view id) override { anomalies_.add(id); }
 
  private:
@@ -85,13 +90,7 @@ class DatagramDissection final : public flow::DatagramHandler, public dissect::S
     if (session_) session_->on_close(time_ns);
   }
 
-  void emit(v1::AccessEvent&& event) override {
-    event.set_transport(v1::TRANSPORT_UDP);
-    set_endpoint(*event.mutable_src(), info_.client);
-    set_endpoint(*event.mutable_dst(), info_.server);
-    ++events_;
-    sink_.on_event(std::move(event));
-  }
+  void emit(v1::AccessEvent&& event) override { deliver(std::move(event), info_, sink_, events_); }
   void anomaly(std::string_view id) override { anomalies_.add(id); }
 
  private:

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <array>
 #include <deque>
 #include <map>
 #include <string>
@@ -335,6 +337,21 @@ TEST_F(KrbPipelineTest, FragmentedUdpReplyIsReassembled) {
   ASSERT_EQ(sink.events.size(), 1u);
   EXPECT_EQ(sink.events[0].outcome(), v1::OUTCOME_SUCCESS);
   EXPECT_EQ(pipeline.stats().reassembled, 1u);
+}
+
+TEST(Registry, UdpPortsAreTakenOnceAndNamesAreListedOnce) {
+  dissect::Registry registry;
+  ASSERT_TRUE(dissect::register_builtin_dissectors(registry));
+  EXPECT_NE(registry.datagram_for_port(88), nullptr);
+  EXPECT_NE(registry.datagram_for_port(1812), nullptr);
+  EXPECT_EQ(registry.datagram_for_port(53), nullptr);
+  auto again = registry.add_datagram(std::make_unique<dissect::KrbDatagramDissector>(),
+                                     std::array<std::uint16_t, 1>{88});
+  ASSERT_FALSE(again);
+  EXPECT_NE(again.error().message.find("UDP port 88 already taken by krb"), std::string::npos);
+  const auto names = registry.names();
+  EXPECT_EQ(std::count(names.begin(), names.end(), "krb"), 1);
+  EXPECT_EQ(std::count(names.begin(), names.end(), "radius"), 1);
 }
 
 TEST(KrbNames, ErrorAndEnctypeNames) {
