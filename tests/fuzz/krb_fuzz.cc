@@ -2,6 +2,8 @@
 // (parse_message), as one UDP datagram, and as a TCP stream cut into pieces
 // at the positions its first byte chooses. Seeds: corpus/krb (messages from
 // tests/data/pcap/krb).
+// Wiring (main's tests/fuzz/CMakeLists.txt): add "krb" to vagt_fuzz_targets
+// and set(vagt_fuzz_krb_libs vagt::agent_dissect).
 
 #include <algorithm>
 #include <cstddef>

@@ -1,5 +1,7 @@
 // libFuzzer target for the RADIUS dissector: the input as datagrams of one
 // flow in both directions. Seeds: corpus/radius (tests/data/pcap/radius).
+// Wiring (main's tests/fuzz/CMakeLists.txt): add "radius" to vagt_fuzz_targets
+// and set(vagt_fuzz_radius_libs vagt::agent_dissect).
 
 #include <cstddef>
 #include <cstdint>
