@@ -14,7 +14,7 @@ Result<AgentConfig> load_agent_config(const std::string& path) {
     AgentConfig c;
     check_keys(path, root,
                {"agent_id", "collector", "tls", "pseudonym_key", "batch", "log_level", "state_dir",
-                "spool", "heartbeat_interval_s", "user"});
+                "spool", "heartbeat_interval_s", "user", "capture"});
     if (root["agent_id"]) c.agent_id = get<std::string>(path, root["agent_id"], "agent_id");
     const YAML::Node col = root["collector"];
     if (!col) throw ConfigError{path + ": 'collector' (endpoints, server_name) is required"};
@@ -101,6 +101,7 @@ Result<AgentConfig> load_agent_config(const std::string& path) {
     c.batch.max_events = c.uplink.max_events_per_batch;
     c.forwarder.link = c.uplink;
     if (root["log_level"]) c.log_level = get<std::string>(path, root["log_level"], "log_level");
+    if (root["capture"]) c.capture = capture::parse_capture_config(path, root["capture"]);
     return c;
   });
 }

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/capture/capture_config.h"
 #include "agent/sign/batcher.h"
 #include "agent/spool/spool.h"
 #include "agent/uplink/forwarder.h"
@@ -26,6 +27,7 @@ struct AgentConfig {
   sign::BatchPolicy batch;
   uplink::ForwarderConfig forwarder;  // forwarder.link is filled from `uplink`
   std::string user;                   // drop to this user after start (empty: stay)
+  capture::CaptureConfig capture;     // the `capture:` section
 };
 
 Result<AgentConfig> load_agent_config(const std::string& path);

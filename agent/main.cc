@@ -2,9 +2,12 @@
 // forwards them to the collector over mutual TLS 1.3.
 //
 //   vagt-agent decode FILE...             events in captures as JSON lines
+//   vagt-agent decode --interface IF [--filter BPF] [--duration S]
+//                                         events from live capture as JSON lines
 //   vagt-agent --config F run FILE...     captures -> signed batches -> spool -> collector
 
 #include <openssl/rand.h>
+#include <signal.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
@@ -16,6 +19,7 @@
 
 #include "agent/config.h"
 #include "agent/decode/json_lines.h"
+#include "agent/decode/live_capture.h"
 #include "agent/decode/pipeline.h"
 #include "agent/dissect/builtin.h"
 #include "agent/privilege.h"
@@ -166,6 +170,45 @@ struct RunOptions {
   std::uint64_t synthetic = 0;
   std::uint32_t give_up_after_s = 0;
 };
+
+// Live capture to JSON lines until --duration passes or SIGINT/SIGTERM.
+int decode_live(const agent::capture::CaptureConfig& capture, std::uint32_t duration_s) {
+  auto log = make_logger("capture", "warn");
+  agent::dissect::Registry registry;
+  if (auto r = agent::dissect::register_builtin_dissectors(registry); !r) {
+    log->critical("dissectors: {}", r.error().describe());
+    return 1;
+  }
+  // The capture threads inherit the blocked signals; this thread waits for them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  agent::decode::JsonLinesWriter writer(std::cout);
+  agent::decode::LiveCapture live(registry, writer, capture);
+  if (auto r = live.start(); !r) {
+    std::cerr << "vagt-agent: " << r.error().message << "\n";
+    return 1;
+  }
+  std::cerr << "vagt-agent: capturing on";
+  for (const auto& i : capture.interfaces) std::cerr << " " << i;
+  std::cerr << std::endl;
+  if (duration_s > 0) {
+    const timespec timeout{static_cast<time_t>(duration_s), 0};
+    sigtimedwait(&signals, nullptr, &timeout);
+  } else {
+    int signal_number = 0;
+    sigwait(&signals, &signal_number);
+  }
+  live.stop();
+  std::cout.flush();
+  if (auto e = live.error()) {
+    std::cerr << "vagt-agent: " << e->message << "\n";
+    return 1;
+  }
+  return 0;
+}
 
 int run(const std::string& config_path, const RunOptions& opts) {
   auto log = make_logger("agent");
@@ -348,7 +391,14 @@ int main(int argc, char** argv) {
   std::vector<std::string> decode_files;
   auto* decode_cmd = app.add_subcommand(
       "decode", "print the events found in capture files as JSON lines (no key, no collector)");
-  decode_cmd->add_option("files", decode_files, "pcap or pcapng files")->required();
+  decode_cmd->add_option("files", decode_files, "pcap or pcapng files");
+  agent::capture::CaptureConfig live_capture;
+  live_capture.health_interval_s = 60;
+  std::uint32_t live_duration_s = 0;
+  decode_cmd->add_option("-i,--interface", live_capture.interfaces,
+                         "capture live on this interface (repeatable) instead of reading files");
+  decode_cmd->add_option("--filter", live_capture.filter, "BPF filter for live capture");
+  decode_cmd->add_option("--duration", live_duration_s, "stop live capture after S seconds");
 
   RunOptions run_opts;
   auto* run_cmd = app.add_subcommand(
@@ -363,6 +413,13 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   try {
+    if (*decode_cmd && !live_capture.interfaces.empty()) {
+      return decode_live(live_capture, live_duration_s);
+    }
+    if (*decode_cmd && decode_files.empty()) {
+      std::cerr << "vagt-agent decode: give capture files or --interface\n";
+      return 1;
+    }
     if (*decode_cmd) return decode(decode_files);
     if (check_only) return check_config(config_path);
     if (!*run_cmd) {

@@ -1,8 +1,9 @@
 #pragma once
 
 // The agent's packet path: frames from a PacketSource -> link/IP/TCP decoding
-// -> flows and reassembly -> the dissector chosen by server port (or by
-// sniffing the client's first bytes) -> AccessEvents to an EventSink, with
+// -> TCP flows and reassembly -> the stream dissector chosen by server port (or
+// by sniffing the client's first bytes); UDP datagrams -> UDP flows -> the
+// datagram dissector of the server port -> AccessEvents to an EventSink, with
 // transport and endpoints (src = client, dst = server) filled in. Used by
 // `vagt-agent decode` (files) and by the run mode (live capture feeds
 // PacketPipeline::on_packet directly).
@@ -15,7 +16,9 @@
 
 #include "agent/capture/packet_source.h"
 #include "agent/dissect/registry.h"
+#include "agent/flow/datagram_table.h"
 #include "agent/flow/flow_table.h"
+#include "agent/flow/ip_reassembler.h"
 #include "common/proto/vagt.pb.h"
 #include "common/result.h"
 
@@ -36,18 +39,22 @@ class EventCollector final : public EventSink {
 };
 
 struct CaptureStats {
-  std::uint64_t packets = 0;    // frames read
-  std::uint64_t bytes = 0;      // captured bytes of those frames
-  std::uint64_t malformed = 0;  // frames that failed decoding (see anomalies)
-  std::uint64_t ignored = 0;    // well-formed frames not decoded further (ARP, ICMP, fragments)
-  std::uint64_t udp = 0;        // UDP datagrams (no datagram dissectors yet)
-  std::uint64_t flows = 0;      // TCP flows created
-  std::uint64_t events = 0;     // events handed to the sink
+  std::uint64_t packets = 0;      // frames read
+  std::uint64_t bytes = 0;        // captured bytes of those frames
+  std::uint64_t malformed = 0;    // frames that failed decoding (see anomalies)
+  std::uint64_t ignored = 0;      // well-formed frames not decoded further (ARP, ICMP, fragments)
+  std::uint64_t udp = 0;          // UDP datagrams
+  std::uint64_t flows = 0;        // TCP flows created
+  std::uint64_t udp_flows = 0;    // UDP flows created (datagrams on a registered UDP port)
+  std::uint64_t events = 0;       // events handed to the sink
+  std::uint64_t reassembled = 0;  // IP datagrams rebuilt from fragments (held ones are "ignored")
   std::map<std::string, std::uint64_t> anomalies;  // stable id -> count
 };
 
 struct PipelineOptions {
   flow::FlowLimits flow_limits;
+  flow::DatagramLimits datagram_limits;
+  flow::FragmentLimits fragment_limits;
 };
 
 class PacketPipeline {
@@ -73,6 +80,8 @@ class PacketPipeline {
   std::unique_ptr<Flows> flows_;
   flow::AnomalyCounter anomalies_;
   std::unique_ptr<flow::FlowTable> table_;
+  std::unique_ptr<flow::DatagramTable> datagrams_;
+  std::unique_ptr<flow::IpReassembler> fragments_;
   CaptureStats counts_;
   std::uint64_t last_time_ns_ = 0;
 };

@@ -11,4 +11,8 @@ namespace vagt::agent::dissect {
 // e.g. the global catalog port 3268 is found by its first bytes).
 [[nodiscard]] Result<void> register_builtin_dissectors(Registry& registry);
 
+// Kerberos (UDP and TCP 88) and RADIUS (UDP 1812/1645, 1813/1646): the
+// dissectors that need no options; register_builtin_dissectors() calls it.
+[[nodiscard]] Result<void> register_builtin_datagram_dissectors(Registry& registry);
+
 }  // namespace vagt::agent::dissect

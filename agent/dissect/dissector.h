@@ -57,4 +57,27 @@ class StreamDissector {
   }
 };
 
+// A datagram protocol (UDP). One DatagramSession per UDP "flow" (client
+// address and port, server address and port), fed whole datagrams in arrival
+// order. Sessions may keep request/response pairing state, bounded by the
+// dissector; the pipeline closes a session after its idle timeout, when its
+// flow table is full, or at the end of capture.
+class DatagramSession {
+ public:
+  virtual ~DatagramSession() = default;
+  // One datagram's payload (reassembled when the IP layer fragmented it).
+  virtual void on_datagram(Direction direction, ByteView payload, std::uint64_t time_ns) = 0;
+  // The flow ended (idle, evicted, end of capture); report what is still open.
+  virtual void on_close(std::uint64_t time_ns) = 0;
+};
+
+class DatagramDissector {
+ public:
+  virtual ~DatagramDissector() = default;
+  virtual std::string_view name() const = 0;
+  // A session for one UDP flow. `out` outlives the session.
+  virtual std::unique_ptr<DatagramSession> new_session(const flow::FlowInfo& flow,
+                                                       SessionOutput& out) const = 0;
+};
+
 }  // namespace vagt::agent::dissect

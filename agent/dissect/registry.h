@@ -1,7 +1,8 @@
 #pragma once
 
-// The table of dissectors: server port -> stream dissector, plus content
-// sniffing over every registered stream dissector for other ports. Built by
+// The table of dissectors: TCP server port -> stream dissector, plus content
+// sniffing over every registered stream dissector for other ports; UDP server
+// port -> datagram dissector. Built by
 // one function, register_builtin_dissectors() (agent/dissect/builtin.h),
 // called from main; nothing registers itself.
 
@@ -34,9 +35,18 @@ class Registry {
 
   std::vector<std::string_view> names() const;
 
+  // Adds a datagram dissector for the given UDP server ports. Fails when a
+  // UDP port is already taken.
+  [[nodiscard]] Result<void> add_datagram(std::unique_ptr<DatagramDissector> dissector,
+                                          std::span<const std::uint16_t> udp_ports);
+  // The datagram dissector registered for a UDP server port, or nullptr.
+  const DatagramDissector* datagram_for_port(std::uint16_t port) const;
+
  private:
   std::vector<std::unique_ptr<StreamDissector>> stream_;
   std::unordered_map<std::uint16_t, const StreamDissector*> tcp_ports_;
+  std::vector<std::unique_ptr<DatagramDissector>> datagram_;
+  std::unordered_map<std::uint16_t, const DatagramDissector*> udp_ports_;
 };
 
 }  // namespace vagt::agent::dissect

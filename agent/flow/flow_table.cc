@@ -1,19 +1,9 @@
 #include "agent/flow/flow_table.h"
 
 #include <algorithm>
-#include <tuple>
 #include <vector>
 
 namespace vagt::agent::flow {
-namespace {
-
-bool endpoint_less(const Endpoint& x, const Endpoint& y) {
-  return std::tie(x.address_length, x.address, x.port) <
-         std::tie(y.address_length, y.address, y.port);
-}
-
-}  // namespace
-
 struct FlowTable::Flow {
   class Sink final : public HalfStreamSink {
    public:
@@ -47,29 +37,10 @@ struct FlowTable::Flow {
   bool rst = false;
 };
 
-std::size_t FlowTable::KeyHash::operator()(const Key& key) const noexcept {
-  // FNV-1a over both endpoints.
-  std::uint64_t h = 1469598103934665603ULL;
-  auto mix = [&h](const Endpoint& e) {
-    for (std::size_t i = 0; i < e.address_length; ++i) {
-      h = (h ^ e.address[i]) * 1099511628211ULL;
-    }
-    h = (h ^ (e.port & 0xFF)) * 1099511628211ULL;
-    h = (h ^ (e.port >> 8)) * 1099511628211ULL;
-  };
-  mix(key.a);
-  mix(key.b);
-  return static_cast<std::size_t>(h);
-}
-
 FlowTable::FlowTable(StreamHandlerFactory& factory, AnomalyCounter& anomalies, FlowLimits limits)
     : factory_(factory), anomalies_(anomalies), limits_(limits) {}
 
 FlowTable::~FlowTable() = default;
-
-FlowTable::Key FlowTable::make_key(const Endpoint& x, const Endpoint& y) {
-  return endpoint_less(x, y) ? Key{x, y} : Key{y, x};
-}
 
 FlowTable::Flow* FlowTable::create_flow(const Key& key, const DecodedPacket& packet,
                                         std::uint64_t time_ns) {
@@ -112,7 +83,7 @@ void FlowTable::on_tcp_packet(const DecodedPacket& packet, std::uint64_t time_ns
   if (time_ns >= last_sweep_ns_ + std::max<std::uint64_t>(limits_.idle_timeout_ns / 8, 1)) {
     expire_idle(time_ns);
   }
-  const Key key = make_key(packet.src, packet.dst);
+  const Key key = FlowKey::of(packet.src, packet.dst);
   auto it = flows_.find(key);
   Flow* flow = nullptr;
   if (it == flows_.end()) {

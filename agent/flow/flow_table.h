@@ -71,24 +71,16 @@ class FlowTable {
   const FlowCounters& counters() const { return counters_; }
 
  private:
-  struct Key {
-    Endpoint a;  // the lower endpoint
-    Endpoint b;
-    friend bool operator==(const Key&, const Key&) = default;
-  };
-  struct KeyHash {
-    std::size_t operator()(const Key& key) const noexcept;
-  };
+  using Key = FlowKey;
   struct Flow;
 
-  static Key make_key(const Endpoint& x, const Endpoint& y);
   Flow* create_flow(const Key& key, const DecodedPacket& packet, std::uint64_t time_ns);
   void close_flow(Flow& flow, CloseReason reason, std::uint64_t time_ns);
 
   StreamHandlerFactory& factory_;
   AnomalyCounter& anomalies_;
   FlowLimits limits_;
-  std::unordered_map<Key, std::unique_ptr<Flow>, KeyHash> flows_;
+  std::unordered_map<Key, std::unique_ptr<Flow>, FlowKeyHash> flows_;
   std::size_t total_buffered_ = 0;
   std::uint64_t last_sweep_ns_ = 0;
   FlowCounters counters_;

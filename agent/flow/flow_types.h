@@ -3,6 +3,7 @@
 // Small value types shared by flows, reassembly and stream consumers.
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -38,6 +39,19 @@ struct FlowInfo {
   Endpoint client;
   Endpoint server;
   bool saw_syn = false;  // client side decided by the handshake, not by port heuristics
+};
+
+// The two endpoints of a flow in a canonical order (the lower one first), so
+// both directions find the same entry.
+struct FlowKey {
+  Endpoint a;
+  Endpoint b;
+  friend bool operator==(const FlowKey&, const FlowKey&) = default;
+
+  static FlowKey of(const Endpoint& x, const Endpoint& y);
+};
+struct FlowKeyHash {
+  std::size_t operator()(const FlowKey& key) const noexcept;
 };
 
 enum class CloseReason : std::uint8_t {

@@ -58,12 +58,19 @@ DecodeStatus decode_transport(std::uint8_t proto, ByteView data, DecodedPacket& 
   return DecodeStatus::kIgnored;
 }
 
-DecodeStatus decode_ipv4(ByteView data, DecodedPacket& out, AnomalyCounter& anomalies) {
+// Where fragments go (no reassembler: they are dropped and counted).
+struct Fragments {
+  IpReassembler* reassembler = nullptr;
+  std::uint64_t now_ns = 0;
+};
+
+DecodeStatus decode_ipv4(ByteView data, DecodedPacket& out, AnomalyCounter& anomalies,
+                         Fragments fragments) {
   ByteReader r(data);
   const std::uint8_t version_ihl = r.u8();
   r.skip(1);  // DSCP/ECN
   const std::uint16_t total_length = r.u16be();
-  r.skip(2);  // identification
+  const std::uint16_t identification = r.u16be();
   const std::uint16_t frag = r.u16be();
   r.skip(1);  // TTL
   const std::uint8_t proto = r.u8();
@@ -85,16 +92,29 @@ DecodeStatus decode_ipv4(ByteView data, DecodedPacket& out, AnomalyCounter& anom
   const bool more_fragments = (frag & 0x2000) != 0;
   const std::uint16_t fragment_offset = frag & 0x1FFF;
   if (more_fragments || fragment_offset != 0) {
-    // IP fragment reassembly is not done; count what is given up on.
-    anomalies.add("ipv4.fragment_dropped");
-    return DecodeStatus::kIgnored;
+    if (fragments.reassembler == nullptr) {
+      anomalies.add("ipv4.fragment_dropped");
+      return DecodeStatus::kIgnored;
+    }
+    FragmentKey key;
+    key.version = 4;
+    std::copy(src.begin(), src.end(), key.src.begin());
+    std::copy(dst.begin(), dst.end(), key.dst.begin());
+    key.protocol = proto;
+    key.id = identification;
+    const std::optional<ByteView> whole = fragments.reassembler->add(
+        key, static_cast<std::size_t>(fragment_offset) * 8, more_fragments,
+        data.subspan(header_len, total_length - header_len), fragments.now_ns);
+    if (!whole) return DecodeStatus::kIgnored;  // held until the datagram is whole
+    return decode_transport(proto, *whole, out, anomalies);
   }
   // Ethernet padding beyond total_length is dropped here.
   return decode_transport(proto, data.subspan(header_len, total_length - header_len), out,
                           anomalies);
 }
 
-DecodeStatus decode_ipv6(ByteView data, DecodedPacket& out, AnomalyCounter& anomalies) {
+DecodeStatus decode_ipv6(ByteView data, DecodedPacket& out, AnomalyCounter& anomalies,
+                         Fragments fragments) {
   ByteReader r(data);
   const std::uint32_t first = r.u32be();
   const std::uint16_t payload_length = r.u16be();
@@ -141,14 +161,26 @@ DecodeStatus decode_ipv6(ByteView data, DecodedPacket& out, AnomalyCounter& anom
         const std::uint8_t nh = ext.u8();
         ext.skip(1);
         const std::uint16_t off_flags = ext.u16be();
-        ext.skip(4);
+        const std::uint32_t identification = ext.u32be();
         if (!ext.ok()) return malformed(anomalies, "ipv6.truncated_ext_header");
-        if ((off_flags & 0xFFF8) != 0 || (off_flags & 0x1) != 0) {
+        next = nh;
+        payload = payload.subspan(8);
+        if ((off_flags & 0xFFF8) == 0 && (off_flags & 0x1) == 0) break;  // atomic fragment
+        if (fragments.reassembler == nullptr) {
           anomalies.add("ipv6.fragment_dropped");
           return DecodeStatus::kIgnored;
         }
-        next = nh;  // atomic fragment: the whole packet is here
-        payload = payload.subspan(8);
+        FragmentKey key;
+        key.version = 6;
+        std::copy(src.begin(), src.end(), key.src.begin());
+        std::copy(dst.begin(), dst.end(), key.dst.begin());
+        key.id = identification;
+        const std::optional<ByteView> whole = fragments.reassembler->add(
+            key, off_flags & 0xFFF8, (off_flags & 0x1) != 0, payload, fragments.now_ns);
+        if (!whole) return DecodeStatus::kIgnored;  // held until the datagram is whole
+        // The next header is the first fragment's; RFC 8200 4.5 requires it
+        // to be the same in every fragment.
+        payload = *whole;
         break;
       }
       case 51: {  // authentication header: length in 4-octet units minus 2
@@ -170,7 +202,7 @@ DecodeStatus decode_ipv6(ByteView data, DecodedPacket& out, AnomalyCounter& anom
 }
 
 DecodeStatus decode_ethertype(std::uint16_t ether_type, ByteView data, DecodedPacket& out,
-                              AnomalyCounter& anomalies) {
+                              AnomalyCounter& anomalies, Fragments fragments) {
   for (int tags = 0; ether_type == kEtherTypeVlan || ether_type == kEtherTypeQinQ ||
                      ether_type == kEtherTypeQinQOld;
        ++tags) {
@@ -181,23 +213,22 @@ DecodeStatus decode_ethertype(std::uint16_t ether_type, ByteView data, DecodedPa
     if (!r.ok()) return malformed(anomalies, "vlan.truncated_header");
     data = data.subspan(4);
   }
-  if (ether_type == kEtherTypeIpv4) return decode_ipv4(data, out, anomalies);
-  if (ether_type == kEtherTypeIpv6) return decode_ipv6(data, out, anomalies);
+  if (ether_type == kEtherTypeIpv4) return decode_ipv4(data, out, anomalies, fragments);
+  if (ether_type == kEtherTypeIpv6) return decode_ipv6(data, out, anomalies, fragments);
   return DecodeStatus::kIgnored;
 }
 
-DecodeStatus decode_by_ip_version(ByteView data, DecodedPacket& out, AnomalyCounter& anomalies) {
+DecodeStatus decode_by_ip_version(ByteView data, DecodedPacket& out, AnomalyCounter& anomalies,
+                                  Fragments fragments) {
   std::uint8_t first = 0;
   if (!ByteReader(data).peek_u8(first)) return malformed(anomalies, "ip.truncated_header");
-  if ((first >> 4) == 4) return decode_ipv4(data, out, anomalies);
-  if ((first >> 4) == 6) return decode_ipv6(data, out, anomalies);
+  if ((first >> 4) == 4) return decode_ipv4(data, out, anomalies, fragments);
+  if ((first >> 4) == 6) return decode_ipv6(data, out, anomalies, fragments);
   return malformed(anomalies, "ip.bad_version");
 }
 
-}  // namespace
-
-DecodeStatus decode_packet(capture::LinkType link, ByteView frame, DecodedPacket& out,
-                           AnomalyCounter& anomalies) {
+DecodeStatus decode_frame(capture::LinkType link, ByteView frame, DecodedPacket& out,
+                          AnomalyCounter& anomalies, Fragments fragments) {
   out = DecodedPacket{};
   ByteReader r(frame);
   switch (link) {
@@ -206,22 +237,22 @@ DecodeStatus decode_packet(capture::LinkType link, ByteView frame, DecodedPacket
       const std::uint16_t ether_type = r.u16be();
       if (!r.ok()) return malformed(anomalies, "ethernet.truncated_header");
       if (ether_type < 0x0600) return DecodeStatus::kIgnored;  // 802.3 length, LLC
-      return decode_ethertype(ether_type, frame.subspan(14), out, anomalies);
+      return decode_ethertype(ether_type, frame.subspan(14), out, anomalies, fragments);
     }
     case capture::LinkType::kLinuxSll: {
       r.skip(14);  // packet type, ARPHRD, address length, address
       const std::uint16_t protocol = r.u16be();
       if (!r.ok()) return malformed(anomalies, "sll.truncated_header");
-      return decode_ethertype(protocol, frame.subspan(16), out, anomalies);
+      return decode_ethertype(protocol, frame.subspan(16), out, anomalies, fragments);
     }
     case capture::LinkType::kLinuxSll2: {
       const std::uint16_t protocol = r.u16be();
       r.skip(18);  // reserved, ifindex, ARPHRD, packet type, address length, address
       if (!r.ok()) return malformed(anomalies, "sll2.truncated_header");
-      return decode_ethertype(protocol, frame.subspan(20), out, anomalies);
+      return decode_ethertype(protocol, frame.subspan(20), out, anomalies, fragments);
     }
     case capture::LinkType::kRawIp:
-      return decode_by_ip_version(frame, out, anomalies);
+      return decode_by_ip_version(frame, out, anomalies, fragments);
     case capture::LinkType::kNull:
     case capture::LinkType::kLoop: {
       std::uint32_t family = link == capture::LinkType::kLoop ? r.u32be() : r.u32le();
@@ -233,12 +264,25 @@ DecodeStatus decode_packet(capture::LinkType link, ByteView frame, DecodedPacket
                  (family >> 24);
       }
       const ByteView rest = frame.subspan(4);
-      if (family == kAfInet) return decode_ipv4(rest, out, anomalies);
-      if (is_af_inet6(family)) return decode_ipv6(rest, out, anomalies);
+      if (family == kAfInet) return decode_ipv4(rest, out, anomalies, fragments);
+      if (is_af_inet6(family)) return decode_ipv6(rest, out, anomalies, fragments);
       return DecodeStatus::kIgnored;
     }
   }
   return DecodeStatus::kIgnored;
+}
+
+}  // namespace
+
+DecodeStatus decode_packet(capture::LinkType link, ByteView frame, DecodedPacket& out,
+                           AnomalyCounter& anomalies) {
+  return decode_frame(link, frame, out, anomalies, Fragments{});
+}
+
+DecodeStatus decode_packet(capture::LinkType link, ByteView frame, DecodedPacket& out,
+                           AnomalyCounter& anomalies, IpReassembler& reassembler,
+                           std::uint64_t time_ns) {
+  return decode_frame(link, frame, out, anomalies, Fragments{&reassembler, time_ns});
 }
 
 }  // namespace vagt::agent::flow

@@ -10,6 +10,7 @@
 #include "agent/capture/packet_source.h"
 #include "agent/flow/anomaly_counter.h"
 #include "agent/flow/flow_types.h"
+#include "agent/flow/ip_reassembler.h"
 #include "common/byte_reader.h"
 
 namespace vagt::agent::flow {
@@ -42,8 +43,16 @@ enum class DecodeStatus : std::uint8_t {
 
 // Decodes `frame` of the given link type. An IP packet whose stated length
 // runs past the captured bytes (snapped or cut) is "ip.truncated_payload";
-// IP fragments are not reassembled ("ipv4.fragment_dropped").
+// IP fragments are dropped ("ipv4.fragment_dropped", "ipv6.fragment_dropped").
 DecodeStatus decode_packet(capture::LinkType link, ByteView frame, DecodedPacket& out,
                            AnomalyCounter& anomalies);
+
+// The same, with IPv4/IPv6 fragments reassembled in `reassembler` (packet
+// time `time_ns`): a fragment that does not complete its datagram is
+// kIgnored; the one that does gives the whole datagram, whose payload view
+// points into the reassembler and is valid until its next use.
+DecodeStatus decode_packet(capture::LinkType link, ByteView frame, DecodedPacket& out,
+                           AnomalyCounter& anomalies, IpReassembler& reassembler,
+                           std::uint64_t time_ns);
 
 }  // namespace vagt::agent::flow

@@ -6,7 +6,9 @@
 #include <iterator>
 #include <string>
 
+#include "agent/capture/capture_config.h"
 #include "agent/capture/pcap_file_source.h"
+#include "common/yaml_util.h"
 #include "tests/agent/pcap_writer.h"
 
 namespace vagt::agent::capture {
@@ -111,6 +113,46 @@ TEST(PcapFileSource, LinkTypesMapAndUnsupportedOnesAreRefused) {
   std::remove(path.c_str());
   ASSERT_FALSE(source);
   EXPECT_EQ(source.error().code, ErrorCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace vagt::agent::capture
+
+// ---- The capture: section of agent.yaml ----------------------------------------
+
+namespace vagt::agent::capture {
+namespace {
+
+TEST(CaptureConfig, ParsesEveryKeyAndDefaults) {
+  const auto c = parse_capture_config(
+      "agent.yaml", YAML::Load("interfaces: [eth0, eth1]\nfilter: tcp port 389 or port 88\n"
+                               "snaplen: 4096\nbuffer_bytes: 33554432\npromiscuous: true\n"
+                               "health_interval_s: 30\n"));
+  EXPECT_EQ(c.interfaces, (std::vector<std::string>{"eth0", "eth1"}));
+  EXPECT_EQ(c.filter, "tcp port 389 or port 88");
+  EXPECT_EQ(c.snaplen, 4096);
+  EXPECT_EQ(c.buffer_bytes, 33554432);
+  EXPECT_TRUE(c.promiscuous);
+  EXPECT_EQ(c.health_interval_s, 30u);
+  const auto d = parse_capture_config("agent.yaml", YAML::Load("interfaces: [lo]"));
+  EXPECT_FALSE(d.promiscuous);
+  EXPECT_EQ(d.snaplen, 65535);
+  EXPECT_EQ(d.health_interval_s, 60u);
+}
+
+TEST(CaptureConfig, ErrorsNameFileAndKey) {
+  auto message = [](const std::string& text) -> std::string {
+    try {
+      (void)parse_capture_config("agent.yaml", YAML::Load(text));
+    } catch (const yaml::ConfigError& e) {
+      return e.message;
+    }
+    return "no error";
+  };
+  EXPECT_NE(message("interface: eth0").find("unknown key 'interface'"), std::string::npos);
+  EXPECT_NE(message("snaplen: 10").find("capture.snaplen must be"), std::string::npos);
+  EXPECT_NE(message("interfaces: eth0").find("must be a list"), std::string::npos);
+  EXPECT_NE(message("buffer_bytes: 5").find("agent.yaml:1:"), std::string::npos);
 }
 
 }  // namespace
