@@ -1,13 +1,15 @@
 // vagt-agent: captures authentication and access events, signs them and
 // forwards them to the collector over mutual TLS 1.3.
 //
-//   vagt-agent decode FILE...             events in captures as JSON lines
+//   vagt-agent decode [--pseudonym-key F] FILE...   events in captures as JSON lines
 //   vagt-agent --config F run FILE...     captures -> signed batches -> collector
 
 #include <openssl/rand.h>
 
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <memory>
+#include <optional>
 #include <vector>
 
 #include "agent/config.h"
@@ -34,9 +36,9 @@ void log_stats(const LoggerPtr& log, const std::string& file,
 
 // Runs every file through the pipeline into `sink`; false when any failed.
 bool process_files(const std::vector<std::string>& files, agent::decode::EventSink& sink,
-                   const LoggerPtr& log) {
+                   const agent::dissect::DissectorOptions& options, const LoggerPtr& log) {
   agent::dissect::Registry registry;
-  if (auto r = agent::dissect::register_builtin_dissectors(registry); !r) {
+  if (auto r = agent::dissect::register_builtin_dissectors(registry, options); !r) {
     log->critical("dissectors: {}", r.error().describe());
     return false;
   }
@@ -53,10 +55,33 @@ bool process_files(const std::vector<std::string>& files, agent::decode::EventSi
   return ok;
 }
 
-int decode(const std::vector<std::string>& files) {
+// The pseudonym key for `decode`: the file given, else 32 random bytes for
+// this run only (pseudonyms are then comparable within one run, not across).
+std::optional<std::string> decode_pseudonym_key(const std::string& key_file, const LoggerPtr& log) {
+  if (!key_file.empty()) {
+    auto key = agent::load_pseudonym_key(key_file);
+    if (!key) {
+      log->critical("{}", key.error().message);
+      return std::nullopt;
+    }
+    return std::move(*key);
+  }
+  std::string key(32, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(key.data()), 32) != 1) {
+    log->critical("no randomness for the per-run pseudonym key");
+    return std::nullopt;
+  }
+  return key;
+}
+
+int decode(const std::vector<std::string>& files, const std::string& key_file) {
   auto log = make_logger("decode", "warn");
+  auto key = decode_pseudonym_key(key_file, log);
+  if (!key) return 2;
+  agent::dissect::DissectorOptions options;
+  options.pseudonymizer = std::make_shared<const crypto::Pseudonymizer>(std::move(*key));
   agent::decode::JsonLinesWriter writer(std::cout);
-  const bool ok = process_files(files, writer, log);
+  const bool ok = process_files(files, writer, options, log);
   std::cout.flush();
   return ok ? 0 : 1;
 }
@@ -94,6 +119,13 @@ int run(const std::string& config_path, const std::vector<std::string>& files) {
     log->critical("{} does not match {}", config->tls.key_file, config->tls.cert_file);
     return 2;
   }
+  auto pseudonym_key = agent::load_pseudonym_key(config->pseudonym_key_file);
+  if (!pseudonym_key) {
+    log->critical("{}", pseudonym_key.error().message);
+    return 2;
+  }
+  agent::dissect::DissectorOptions options;
+  options.pseudonymizer = std::make_shared<const crypto::Pseudonymizer>(std::move(*pseudonym_key));
   auto tls_ctx = tls::make_client_context(config->tls);
   if (!tls_ctx) {
     log->critical("TLS: {}", tls_ctx.error().message);
@@ -101,7 +133,7 @@ int run(const std::string& config_path, const std::vector<std::string>& files) {
   }
 
   agent::decode::EventCollector sink;
-  const bool files_ok = process_files(files, sink, log);
+  const bool files_ok = process_files(files, sink, options, log);
   log->info("agent {}: {} events from {} capture file(s)", agent_id, sink.events.size(),
             files.size());
 
@@ -138,6 +170,10 @@ int main(int argc, char** argv) {
   auto* decode_cmd = app.add_subcommand(
       "decode", "print the events found in capture files as JSON lines (no key, no collector)");
   decode_cmd->add_option("files", decode_files, "pcap or pcapng files")->required();
+  std::string decode_key_file;
+  decode_cmd->add_option("--pseudonym-key", decode_key_file,
+                         "patient pseudonym key file (default: a random key for this run, so "
+                         "pseudonyms compare only within one run)");
 
   std::vector<std::string> run_files;
   auto* run_cmd = app.add_subcommand("run", "sign the events of capture files and deliver them");
@@ -145,7 +181,7 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   try {
-    if (*decode_cmd) return decode(decode_files);
+    if (*decode_cmd) return decode(decode_files, decode_key_file);
     return run(config_path, run_files);
   } catch (const std::exception& e) {
     std::cerr << "vagt-agent: fatal: " << e.what() << "\n";

@@ -7,9 +7,11 @@
 
 namespace vagt::agent::dissect {
 
-Result<void> register_builtin_dissectors(Registry& registry) {
+Result<void> register_builtin_dissectors(Registry& registry, const DissectorOptions& options) {
   static constexpr std::array<std::uint16_t, 1> kLdapPorts = {389};
-  return registry.add_stream(std::make_unique<LdapDissector>(), kLdapPorts);
+  if (auto r = registry.add_stream(std::make_unique<LdapDissector>(), kLdapPorts); !r) return r;
+  (void)options;
+  return {};
 }
 
 }  // namespace vagt::agent::dissect
