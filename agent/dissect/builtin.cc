@@ -3,15 +3,29 @@
 #include <array>
 #include <memory>
 
+#include "agent/dissect/http/http_dissector.h"
 #include "agent/dissect/ldap/ldap_dissector.h"
 
 namespace vagt::agent::dissect {
+namespace {
+
+// The application dissectors of issue 3 (HTTP/FHIR, HL7, DICOM, databases,
+// FTP), in sniffing order.
+Result<void> add_clinical_dissectors(Registry& registry, const DissectorOptions& options) {
+  static constexpr std::array<std::uint16_t, 4> kHttpPorts = {80, 8080, 8000, 8008};
+  if (auto r =
+          registry.add_stream(std::make_unique<HttpDissector>(options.pseudonymizer), kHttpPorts);
+      !r)
+    return r;
+  return {};
+}
+
+}  // namespace
 
 Result<void> register_builtin_dissectors(Registry& registry, const DissectorOptions& options) {
   static constexpr std::array<std::uint16_t, 1> kLdapPorts = {389};
   if (auto r = registry.add_stream(std::make_unique<LdapDissector>(), kLdapPorts); !r) return r;
-  (void)options;
-  return {};
+  return add_clinical_dissectors(registry, options);
 }
 
 }  // namespace vagt::agent::dissect
