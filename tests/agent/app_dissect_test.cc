@@ -1,0 +1,449 @@
+// Application dissectors of issue 3 (HTTP/FHIR, HL7, DICOM, PostgreSQL,
+// MySQL, FTP): the real captures of tests/data/pcap/ (expected results from
+// /work/shared/corpus/MANIFEST.tsv) and hand-made edge cases fed straight to
+// the sessions.
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "agent/decode/json_lines.h"
+#include "agent/decode/pipeline.h"
+#include "agent/dissect/builtin.h"
+#include "agent/dissect/http/fhir.h"
+#include "agent/dissect/http/http_dissector.h"
+#include "agent/dissect/patient.h"
+#include "agent/dissect/text.h"
+#include "common/crypto.h"
+
+namespace vagt::agent::dissect {
+namespace {
+
+constexpr Direction kC2S = Direction::kClientToServer;
+constexpr Direction kS2C = Direction::kServerToClient;
+constexpr std::string_view kCpr = "0101701234";
+const std::string kData = std::string(VAGT_TEST_DATA) + "/pcap/";
+
+std::shared_ptr<const crypto::Pseudonymizer> test_key() {
+  return std::make_shared<const crypto::Pseudonymizer>("test-pseudonym-key-0123456789");
+}
+std::string pseudonym(std::string_view id) { return test_key()->pseudonymize(id); }
+
+std::string detail(const v1::AccessEvent& e, const std::string& key) {
+  auto it = e.detail().find(key);
+  return it == e.detail().end() ? "<none>" : it->second;
+}
+
+// Every event, serialized and as JSON, must be free of these strings.
+void expect_absent(const std::vector<v1::AccessEvent>& events,
+                   std::initializer_list<std::string_view> secrets) {
+  for (const auto& e : events) {
+    const std::string wire = e.SerializeAsString();
+    const std::string json = decode::event_to_json_line(e);
+    for (std::string_view s : secrets) {
+      EXPECT_EQ(wire.find(s), std::string::npos) << s << " in " << json;
+      EXPECT_EQ(json.find(s), std::string::npos) << s << " in " << json;
+    }
+  }
+}
+
+struct CaptureRun {
+  decode::EventCollector sink;
+  decode::CaptureStats stats;
+  std::vector<v1::AccessEvent> of(std::string_view protocol) const {
+    std::vector<v1::AccessEvent> out;
+    for (const auto& e : sink.events)
+      if (e.protocol() == protocol) out.push_back(e);
+    return out;
+  }
+};
+
+CaptureRun run_capture(const std::string& relative) {
+  CaptureRun run;
+  Registry registry;
+  EXPECT_TRUE(register_builtin_dissectors(registry, DissectorOptions{test_key()}));
+  auto stats = decode::process_capture_file(kData + relative, registry, run.sink);
+  EXPECT_TRUE(stats) << (stats ? "" : stats.error().describe());
+  if (stats) run.stats = *stats;
+  return run;
+}
+
+// A session fed by hand.
+class Feed final : public SessionOutput {
+ public:
+  explicit Feed(const StreamDissector& d) : session_(d.new_session(flow::FlowInfo{}, *this)) {}
+  void emit(v1::AccessEvent&& event) override { events.push_back(std::move(event)); }
+  void anomaly(std::string_view id) override { anomalies[std::string(id)]++; }
+
+  Feed& send(Direction d, std::string_view bytes, std::uint64_t t = 1) {
+    session_->on_data(d, as_bytes(bytes), t);
+    return *this;
+  }
+  // One byte at a time: segmentation must not matter.
+  Feed& trickle(Direction d, std::string_view bytes) {
+    for (char c : bytes) session_->on_data(d, as_bytes(std::string_view(&c, 1)), 1);
+    return *this;
+  }
+  Feed& gap(Direction d) {
+    session_->on_gap(d, 100, 1);
+    return *this;
+  }
+  Feed& close() {
+    session_->on_close(2);
+    return *this;
+  }
+  bool wants_data() const { return session_->wants_data(); }
+
+  std::vector<v1::AccessEvent> events;
+  std::map<std::string, int> anomalies;
+
+ private:
+  std::unique_ptr<StreamSession> session_;
+};
+
+// ---- Plumbing --------------------------------------------------------------
+
+TEST(PatientIds, PseudonymsAndCprShapedNumbers) {
+  const PatientIds ids(test_key());
+  EXPECT_EQ(ids.pseudonym(" 0101701234 "), pseudonym(kCpr));
+  EXPECT_EQ(ids.pseudonym(""), "");
+  EXPECT_EQ(ids.redact_cpr_like("/x/0101701234/y?n=010170-1234&z=12345678901"),
+            "/x/" + pseudonym(kCpr) + "/y?n=" + pseudonym(kCpr) + "&z=12345678901");
+  EXPECT_EQ(ids.redact_cpr_like("9999999999 page 3"), "9999999999 page 3");  // not a date
+  const PatientIds none(nullptr);
+  EXPECT_EQ(none.pseudonym(kCpr), "");
+  EXPECT_EQ(none.redact_cpr_like("id 0101701234"), "id [patient]");
+}
+
+TEST(Text, Base64AndPercentDecoding) {
+  EXPECT_EQ(base64_decode("dGVzdDoxOjM0", false), "test:1:34");
+  EXPECT_EQ(base64_decode("eyJhIjoiYiJ9", true), "{\"a\":\"b\"}");
+  EXPECT_EQ(base64_decode("_-8", true), "\xFF\xEF");
+  EXPECT_FALSE(base64_decode("ab$c", false));
+  EXPECT_FALSE(base64_decode("a", false));
+  EXPECT_FALSE(base64_decode(std::string(100, 'A'), false, 10));
+  EXPECT_EQ(percent_decode("a%7Cb%2"), "a|b%2");
+}
+
+TEST(Registry, BuiltinPortsAndSniffing) {
+  Registry registry;
+  ASSERT_TRUE(register_builtin_dissectors(registry, DissectorOptions{test_key()}));
+  for (std::uint16_t port : {80, 8080, 8000, 8008}) {
+    ASSERT_NE(registry.stream_for_port(port), nullptr) << port;
+    EXPECT_EQ(registry.stream_for_port(port)->name(), "http");
+  }
+  const StreamDissector* sniffed = registry.sniff_stream(as_bytes("GET / HTTP/1.1\r\nHost: x\r\n"));
+  ASSERT_NE(sniffed, nullptr);
+  EXPECT_EQ(sniffed->name(), "http");
+  EXPECT_EQ(registry.sniff_stream(as_bytes("GET / FOO/1.1\r\n")), nullptr);
+  EXPECT_EQ(registry.sniff_stream(as_bytes("HELLO world\r\n")), nullptr);
+}
+
+// ---- HTTP / FHIR: captures -------------------------------------------------
+
+TEST(HttpCaptures, BasicAuthPasswordWithColon) {
+  const CaptureRun run = run_capture("http/zeek_basic-auth-with-colon.pcap");
+  const auto events = run.of("http");
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].principal(), "test");
+  EXPECT_EQ(events[0].action(), "get");
+  EXPECT_EQ(events[0].resource(), "/");
+  EXPECT_EQ(events[0].outcome(), v1::OUTCOME_SUCCESS);
+  EXPECT_EQ(events[0].code(), "200");
+  EXPECT_EQ(events[0].dst().port(), 8000u);
+  EXPECT_EQ(detail(events[0], "auth_scheme"), "basic");
+  expect_absent(events, {"1:34", "dGVzdDox"});
+}
+
+TEST(HttpCaptures, BasicAuthOnUnregisteredPortIsSniffed) {
+  const CaptureRun run = run_capture("http/arkime_http-basicauth.pcap");
+  const auto events = run.of("http");
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].dst().port(), 2082u);
+  EXPECT_EQ(events[0].principal(), "userrrrr");
+  EXPECT_EQ(events[0].code(), "304");
+  EXPECT_EQ(events[0].outcome(), v1::OUTCOME_SUCCESS);
+  expect_absent(events, {"passworddddd"});
+}
+
+TEST(HttpCaptures, BasicAuthRefusedWith401) {
+  const CaptureRun run = run_capture("http/ndpi_http_auth.pcap");
+  const auto events = run.of("http");
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].principal(), "test");
+  EXPECT_EQ(events[0].resource(), "/password-ok.php");
+  EXPECT_EQ(detail(events[0], "host"), "browserspy.dk");
+  EXPECT_EQ(events[0].outcome(), v1::OUTCOME_FAILURE);
+  EXPECT_EQ(events[0].code(), "401");
+  expect_absent(events, {"fail2"});
+}
+
+TEST(FhirCaptures, PatientReadWithBearerJwt) {
+  const CaptureRun run = run_capture("fhir/gen_patient_read_bearer_dr_jensen.pcap");
+  const auto events = run.of("fhir");
+  ASSERT_EQ(events.size(), 1u);
+  const auto& e = events[0];
+  EXPECT_EQ(e.principal(), "dr.jensen");
+  EXPECT_EQ(e.realm(), "https://idp.regionh.example");
+  EXPECT_EQ(e.action(), "read");
+  EXPECT_EQ(e.resource(), "Patient");
+  EXPECT_EQ(e.patient(), pseudonym(kCpr));
+  EXPECT_EQ(e.outcome(), v1::OUTCOME_SUCCESS);
+  EXPECT_EQ(e.code(), "200");
+  EXPECT_EQ(detail(e, "aud"), "fhir-api");
+  EXPECT_EQ(detail(e, "fhir_resource_type"), "Patient");
+  EXPECT_EQ(detail(e, "fhir_id"), pseudonym(kCpr));
+  EXPECT_EQ(detail(e, "interaction"), "read");
+  EXPECT_EQ(detail(e, "token_format"), "jwt");
+  EXPECT_EQ(detail(e, "path"), "/fhir/Patient/" + pseudonym(kCpr));
+  expect_absent(run.sink.events, {kCpr, "eyJ", "regionh-test-1"});
+}
+
+TEST(FhirCaptures, PatientSearchByIdentifierForbidden) {
+  const CaptureRun run = run_capture("fhir/gen_patient_search_basic_403.pcap");
+  const auto events = run.of("fhir");
+  ASSERT_EQ(events.size(), 1u);
+  const auto& e = events[0];
+  EXPECT_EQ(e.principal(), "svc.integration");
+  EXPECT_EQ(e.action(), "search");
+  EXPECT_EQ(e.patient(), pseudonym(kCpr));
+  EXPECT_EQ(e.outcome(), v1::OUTCOME_FAILURE);
+  EXPECT_EQ(e.code(), "403");
+  EXPECT_EQ(detail(e, "query"), "identifier=urn:oid:1.2.208.176.1.2|" + pseudonym(kCpr));
+  expect_absent(run.sink.events, {kCpr, "Test-Only-Svc-2026"});
+}
+
+// ---- HTTP / FHIR: edge cases -----------------------------------------------
+
+std::string basic(std::string_view user_pass) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::size_t i = 0;
+  for (; i + 2 < user_pass.size(); i += 3) {
+    const std::uint32_t v = (std::uint8_t(user_pass[i]) << 16) |
+                            (std::uint8_t(user_pass[i + 1]) << 8) | std::uint8_t(user_pass[i + 2]);
+    for (int s = 18; s >= 0; s -= 6) out.push_back(kAlphabet[(v >> s) & 63]);
+  }
+  const std::size_t left = user_pass.size() - i;
+  if (left > 0) {
+    std::uint32_t v = std::uint8_t(user_pass[i]) << 16;
+    if (left == 2) v |= std::uint8_t(user_pass[i + 1]) << 8;
+    out.push_back(kAlphabet[(v >> 18) & 63]);
+    out.push_back(kAlphabet[(v >> 12) & 63]);
+    out += left == 2 ? std::string(1, kAlphabet[(v >> 6) & 63]) + "=" : std::string("==");
+  }
+  return out;
+}
+
+std::string base64url(std::string_view s) {
+  std::string b = basic(s);
+  while (!b.empty() && b.back() == '=') b.pop_back();
+  for (char& c : b) c = c == '+' ? '-' : c == '/' ? '_' : c;
+  return b;
+}
+
+TEST(Http, PipelinedRequestsPairInOrderAcrossChunkedAndLengthBodies) {
+  const HttpDissector http(test_key());
+  Feed f(http);
+  f.trickle(kC2S, "GET /a HTTP/1.1\r\nHost: h\r\nAuthorization: Basic " + basic("alice:pa:ss") +
+                      "\r\n\r\n"
+                      "POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nHELLO"
+                      "GET /c?access_token=SECRETTOKEN&q=1 HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_TRUE(f.events.empty());
+  f.trickle(kS2C,
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "5;ext=1\r\nHTTP/\r\n0\r\nTrailer: x\r\n\r\n"
+            "HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nabc"
+            "HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n");
+  ASSERT_EQ(f.events.size(), 3u);
+  EXPECT_EQ(f.events[0].resource(), "/a");
+  EXPECT_EQ(f.events[0].principal(), "alice");
+  EXPECT_EQ(f.events[0].code(), "200");
+  EXPECT_EQ(f.events[0].outcome(), v1::OUTCOME_SUCCESS);
+  EXPECT_EQ(f.events[1].action(), "post");
+  EXPECT_EQ(f.events[1].code(), "404");
+  EXPECT_EQ(f.events[1].outcome(), v1::OUTCOME_FAILURE);
+  EXPECT_EQ(f.events[2].code(), "503");
+  EXPECT_EQ(f.events[2].outcome(), v1::OUTCOME_UNKNOWN);
+  EXPECT_EQ(detail(f.events[2], "query"), "access_token=[redacted]&q=1");
+  EXPECT_TRUE(f.anomalies.empty());
+  expect_absent(f.events, {"pa:ss", "SECRETTOKEN"});
+}
+
+TEST(Http, ContinueThenFinalStatusAndCloseDelimitedBody) {
+  const HttpDissector http(test_key());
+  Feed f(http);
+  f.send(kC2S, "PUT /up HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
+  f.send(kS2C, "HTTP/1.1 100 Continue\r\n\r\n");
+  f.send(kC2S, "DATA");
+  f.send(kS2C, "HTTP/1.0 201 Created\r\n\r\nbody until close HTTP/1.1 500 x\r\n\r\n");
+  f.close();
+  ASSERT_EQ(f.events.size(), 1u);
+  EXPECT_EQ(f.events[0].code(), "201");
+  EXPECT_EQ(detail(f.events[0], "http_version"), "1.0");
+  EXPECT_TRUE(f.anomalies.empty());
+}
+
+TEST(Http, UnansweredRequestIsUnknownAtClose) {
+  const HttpDissector http(test_key());
+  Feed f(http);
+  f.send(kC2S, "DELETE /x HTTP/1.1\r\n\r\n").close();
+  ASSERT_EQ(f.events.size(), 1u);
+  EXPECT_EQ(f.events[0].outcome(), v1::OUTCOME_UNKNOWN);
+  EXPECT_FALSE(f.events[0].has_code());
+}
+
+TEST(Http, DigestAndBearerJwtClaims) {
+  const HttpDissector http(test_key());
+  Feed f(http);
+  const std::string jwt =
+      base64url(R"({"alg":"none"})") + "." +
+      base64url(
+          R"({"sub":"s-123","iss":"https://idp","aud":["fhir","x"],"purpose_of_use":"TREAT"})") +
+      ".c2ln";
+  f.send(kC2S,
+         "GET /d HTTP/1.1\r\nAuthorization: Digest username=\"bob\", realm=\"ward \\\"7\\\"\", "
+         "nonce=\"n\", response=\"deadbeef\"\r\n\r\n"
+         "GET /fhir/Observation?subject=Patient/0101701234&code=1234 HTTP/1.1\r\n"
+         "Authorization: Bearer " +
+             jwt + "\r\n\r\n");
+  f.send(kS2C, "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\n\r\n");
+  ASSERT_EQ(f.events.size(), 2u);
+  EXPECT_EQ(f.events[0].principal(), "bob");
+  EXPECT_EQ(f.events[0].realm(), "ward \"7\"");
+  EXPECT_EQ(f.events[0].outcome(), v1::OUTCOME_FAILURE);
+  EXPECT_EQ(detail(f.events[0], "auth_scheme"), "digest");
+  const auto& e = f.events[1];
+  EXPECT_EQ(e.principal(), "s-123");  // no preferred_username
+  EXPECT_EQ(e.realm(), "https://idp");
+  EXPECT_EQ(detail(e, "aud"), "fhir,x");
+  EXPECT_EQ(detail(e, "purpose_of_use"), "TREAT");
+  EXPECT_EQ(e.protocol(), "fhir");
+  EXPECT_EQ(e.action(), "search");
+  EXPECT_EQ(e.resource(), "Observation");
+  EXPECT_EQ(e.patient(), pseudonym(kCpr));
+  // "code" is a token search parameter in FHIR, but also OAuth's secret: dropped.
+  EXPECT_EQ(detail(e, "query"), "subject=Patient/" + pseudonym(kCpr) + "&code=[redacted]");
+  expect_absent(f.events, {kCpr, "deadbeef", jwt});
+}
+
+TEST(Http, HeaderBlockTooLargeStopsTheSession) {
+  const HttpDissector http(test_key());
+  Feed f(http);
+  f.send(kC2S, "GET / HTTP/1.1\r\nX: " + std::string(HttpDissector::kMaxHeaderBytes, 'a'));
+  EXPECT_FALSE(f.wants_data());
+  EXPECT_EQ(f.anomalies["http.header_too_large"], 1);
+  f.close();
+  EXPECT_TRUE(f.events.empty());
+}
+
+TEST(Http, MalformedInputIsCountedNotFatal) {
+  const HttpDissector http(test_key());
+  {
+    Feed f(http);
+    f.send(kC2S, "GET / HTTP/1.1\r\nContent-Length: 12x\r\n\r\n");
+    EXPECT_EQ(f.anomalies["http.bad_content_length"], 1);
+    f.close();
+    ASSERT_EQ(f.events.size(), 1u);
+  }
+  {
+    Feed f(http);
+    f.send(kC2S, "GET / HTTP/1.1\r\n\r\n")
+        .send(kS2C, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
+    EXPECT_EQ(f.anomalies["http.malformed_chunk"], 1);
+    EXPECT_FALSE(f.wants_data());
+  }
+  {
+    Feed f(http);
+    f.send(kC2S, "GET / HTTP/1.1\r\nAuthorization: Basic !!!\r\n\r\n");
+    f.send(kC2S, "GET / HTTP/1.1\r\nAuthorization: Bearer e30.%%%.x\r\n\r\n");
+    f.send(kS2C, "SSH-2.0-x\r\n\r\n");
+    EXPECT_EQ(f.anomalies["http.malformed_basic"], 1);
+    EXPECT_EQ(f.anomalies["http.malformed_jwt"], 1);
+    EXPECT_EQ(f.anomalies["http.malformed_response"], 1);
+    f.close();
+    EXPECT_EQ(f.events.size(), 2u);
+  }
+}
+
+TEST(Http, GapResyncsOnTheNextRequest) {
+  const HttpDissector http(test_key());
+  Feed f(http);
+  f.send(kC2S, "GET /one HTTP/1.1\r\n\r\n").gap(kC2S);
+  EXPECT_EQ(f.events.size(), 1u);  // its pairing is lost: unknown
+  f.send(kC2S, "tail of something\r\n\r\n");
+  f.send(kC2S, "GET /two HTTP/1.1\r\n\r\n");
+  f.send(kS2C, "HTTP/1.1 204 No Content\r\n\r\n");
+  ASSERT_EQ(f.events.size(), 2u);
+  EXPECT_EQ(f.events[0].outcome(), v1::OUTCOME_UNKNOWN);
+  EXPECT_EQ(f.events[1].resource(), "/two");
+  EXPECT_EQ(f.events[1].code(), "204");
+  EXPECT_EQ(f.anomalies["http.gap"], 1);
+}
+
+TEST(Http, UpgradeStopsParsing) {
+  const HttpDissector http(test_key());
+  Feed f(http);
+  f.send(kC2S, "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n");
+  f.send(kS2C, "HTTP/1.1 101 Switching Protocols\r\n\r\n\x81\x05hello");
+  ASSERT_EQ(f.events.size(), 1u);
+  EXPECT_EQ(f.events[0].code(), "101");
+  EXPECT_FALSE(f.wants_data());
+}
+
+TEST(Fhir, PathsAndInteractions) {
+  struct Case {
+    const char* method;
+    const char* path;
+    const char* type;
+    const char* id;
+    const char* interaction;
+  };
+  const Case cases[] = {
+      {"GET", "/fhir/Patient/123", "Patient", "123", "read"},
+      {"GET", "/r4/fhir/Patient/123/_history/2", "Patient", "123", "vread"},
+      {"GET", "/fhir/Patient/123/_history", "Patient", "123", "history"},
+      {"GET", "/fhir/Observation", "Observation", "", "search"},
+      {"POST", "/fhir/Observation/_search", "Observation", "", "search"},
+      {"POST", "/fhir/Observation", "Observation", "", "create"},
+      {"PUT", "/fhir/Observation/o1", "Observation", "o1", "update"},
+      {"DELETE", "/fhir/Observation/o1", "Observation", "o1", "delete"},
+      {"GET", "/fhir/metadata", "", "", "capabilities"},
+      {"POST", "/fhir", "", "", "batch"},
+      {"GET", "/api/Patient/9", "Patient", "9", "read"},
+      {"GET", "/fhir/Patient/9/Observation", "Observation", "9", "search"},
+  };
+  for (const auto& c : cases) {
+    const auto r = http::parse_fhir_path(c.method, c.path);
+    ASSERT_TRUE(r) << c.path;
+    EXPECT_EQ(r->resource_type, c.type) << c.path;
+    EXPECT_EQ(r->id, c.id) << c.path;
+    EXPECT_EQ(r->interaction, c.interaction) << c.path;
+  }
+  EXPECT_FALSE(http::parse_fhir_path("GET", "/index.html"));
+  EXPECT_FALSE(http::parse_fhir_path("GET", "/static/css/Patient/a/b/c/d"));
+}
+
+TEST(Fhir, PatientCompartmentAndIdSearch) {
+  const HttpDissector http(test_key());
+  Feed f(http);
+  f.send(kC2S,
+         "GET /fhir/Patient/0101701234/Observation HTTP/1.1\r\n\r\n"
+         "GET /fhir/Patient?_id=2512489996 HTTP/1.1\r\n\r\n"
+         "GET /other/0101701234?cpr=010170-1234 HTTP/1.1\r\n\r\n");
+  f.close();
+  ASSERT_EQ(f.events.size(), 3u);
+  EXPECT_EQ(f.events[0].patient(), pseudonym(kCpr));
+  EXPECT_EQ(detail(f.events[0], "fhir_compartment"), "Patient");
+  EXPECT_EQ(f.events[1].patient(), pseudonym("2512489996"));
+  EXPECT_EQ(f.events[2].protocol(), "http");
+  EXPECT_EQ(f.events[2].resource(), "/other/" + pseudonym(kCpr));
+  expect_absent(f.events, {kCpr, "2512489996", "010170-1234"});
+}
+
+}  // namespace
+}  // namespace vagt::agent::dissect
