@@ -3,6 +3,7 @@
 #include <array>
 #include <memory>
 
+#include "agent/dissect/hl7/hl7_dissector.h"
 #include "agent/dissect/http/http_dissector.h"
 #include "agent/dissect/ldap/ldap_dissector.h"
 
@@ -15,6 +16,11 @@ Result<void> add_clinical_dissectors(Registry& registry, const DissectorOptions&
   static constexpr std::array<std::uint16_t, 4> kHttpPorts = {80, 8080, 8000, 8008};
   if (auto r =
           registry.add_stream(std::make_unique<HttpDissector>(options.pseudonymizer), kHttpPorts);
+      !r)
+    return r;
+  static constexpr std::array<std::uint16_t, 2> kHl7Ports = {2575, 6661};
+  if (auto r =
+          registry.add_stream(std::make_unique<Hl7Dissector>(options.pseudonymizer), kHl7Ports);
       !r)
     return r;
   return {};

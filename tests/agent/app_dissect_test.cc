@@ -13,6 +13,7 @@
 #include "agent/decode/json_lines.h"
 #include "agent/decode/pipeline.h"
 #include "agent/dissect/builtin.h"
+#include "agent/dissect/hl7/hl7_dissector.h"
 #include "agent/dissect/http/fhir.h"
 #include "agent/dissect/http/http_dissector.h"
 #include "agent/dissect/patient.h"
@@ -443,6 +444,105 @@ TEST(Fhir, PatientCompartmentAndIdSearch) {
   EXPECT_EQ(f.events[2].protocol(), "http");
   EXPECT_EQ(f.events[2].resource(), "/other/" + pseudonym(kCpr));
   expect_absent(f.events, {kCpr, "2512489996", "010170-1234"});
+}
+
+// ---- HL7 v2 over MLLP ------------------------------------------------------
+
+TEST(Hl7Captures, AdtA01AdmitWithOperatorPatientAndLocation) {
+  const CaptureRun run = run_capture("hl7/gen_adt_a01_admit.pcap");
+  const auto events = run.of("hl7");
+  ASSERT_EQ(events.size(), 1u);
+  const auto& e = events[0];
+  EXPECT_EQ(e.action(), "adt");
+  EXPECT_EQ(e.principal(), "nurse.hansen");
+  EXPECT_EQ(e.patient(), pseudonym(kCpr));
+  EXPECT_EQ(e.resource(), "CARD^7^1");  // the last segment, without its CR
+  EXPECT_EQ(e.outcome(), v1::OUTCOME_SUCCESS);
+  EXPECT_EQ(e.code(), "AA");
+  EXPECT_EQ(e.dst().port(), 2575u);
+  EXPECT_EQ(detail(e, "message_type"), "ADT^A01");
+  EXPECT_EQ(detail(e, "trigger"), "A01");
+  EXPECT_EQ(detail(e, "control_id"), "MSG0001");
+  EXPECT_EQ(detail(e, "sending_application"), "EPJ");
+  EXPECT_EQ(detail(e, "sending_facility"), "RH");
+  EXPECT_EQ(detail(e, "receiving_application"), "LIS");
+  EXPECT_EQ(detail(e, "receiving_facility"), "RH");
+  EXPECT_EQ(detail(e, "department"), "CARD");
+  EXPECT_EQ(detail(e, "ack_code"), "AA");
+  EXPECT_TRUE(run.stats.anomalies.empty());
+  expect_absent(run.sink.events, {kCpr, "Test^Patient", "Patient"});
+}
+
+TEST(Hl7Captures, NdpiAdtAcceptedOnPort6661) {
+  const CaptureRun run = run_capture("hl7/ndpi_hl7.pcap");
+  const auto events = run.of("hl7");
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].dst().port(), 6661u);
+  EXPECT_EQ(events[0].outcome(), v1::OUTCOME_SUCCESS);
+  EXPECT_EQ(detail(events[0], "control_id"), "934576120110613083617");
+  EXPECT_EQ(detail(events[0], "sending_application"), "SENDING_APPLICATION");
+  EXPECT_EQ(events[0].patient(), pseudonym("135769"));
+  expect_absent(run.sink.events, {"135769", "MOUSE"});
+}
+
+std::string mllp(std::string_view message) { return "\x0b" + std::string(message) + "\x1c\r"; }
+
+TEST(Hl7, SegmentedFramesOtherSeparatorsAndNegativeAcks) {
+  const Hl7Dissector hl7(test_key());
+  Feed f(hl7);
+  // LF segment ends and '#'/'$' separators; then an ORM answered AE.
+  f.trickle(kC2S, mllp("MSH#$~\\&#APP#FAC#RAPP#RFAC#20240101##ADT$A08#C1#P#2.5\n"
+                       "EVN#A08####op.one$One\n"
+                       "PID#1##0101701234$$$CPR~X9$$$MR##Name\n"
+                       "PV1#1#I#ICU$2$3\n") +
+                      mllp("MSH|^~\\&|A|F|B|G|t||ORM^O01|C2|P|2.5\r\nPID|1||2512489996\r\n"));
+  f.send(kS2C, mllp("MSH|^~\\&|B|G|A|F|t||ACK|K2|P|2.5\rMSA|AE|C2\r") +
+                   mllp("MSH|^~\\&|B|G|A|F|t||ACK|K1|P|2.5\rMSA|CA|C1\r") +
+                   mllp("MSH|^~\\&|B|G|A|F|t||ACK|K9|P|2.5\rMSA|AA|NOPE\r"));
+  ASSERT_EQ(f.events.size(), 2u);
+  EXPECT_EQ(f.events[0].action(), "message");
+  EXPECT_EQ(f.events[0].outcome(), v1::OUTCOME_FAILURE);
+  EXPECT_EQ(f.events[0].code(), "AE");
+  EXPECT_EQ(f.events[0].patient(), pseudonym("2512489996"));
+  EXPECT_EQ(f.events[1].action(), "adt");
+  EXPECT_EQ(f.events[1].principal(), "op.one");
+  EXPECT_EQ(f.events[1].patient(), pseudonym(kCpr));
+  EXPECT_EQ(f.events[1].resource(), "ICU$2$3");
+  EXPECT_EQ(detail(f.events[1], "department"), "ICU");
+  EXPECT_EQ(detail(f.events[1], "message_type"), "ADT^A08");
+  EXPECT_EQ(f.events[1].outcome(), v1::OUTCOME_SUCCESS);
+  EXPECT_EQ(f.anomalies["hl7.ack_without_message"], 1);
+  expect_absent(f.events, {kCpr, "2512489996"});
+}
+
+TEST(Hl7, UnansweredJunkMalformedAndOversized) {
+  const Hl7Dissector hl7(test_key());
+  {
+    Feed f(hl7);
+    f.send(kC2S, "noise" + mllp("XYZ|not hl7") + mllp("MSH|^~\\&|A|F|B|G|t||ADT^A03|C7|P|2.5"));
+    f.close();
+    ASSERT_EQ(f.events.size(), 1u);
+    EXPECT_EQ(f.events[0].outcome(), v1::OUTCOME_UNKNOWN);
+    EXPECT_EQ(detail(f.events[0], "control_id"), "C7");
+    EXPECT_EQ(f.anomalies["hl7.bytes_outside_frame"], 1);
+    EXPECT_EQ(f.anomalies["hl7.malformed_message"], 1);
+  }
+  {
+    Feed f(hl7);
+    f.send(kC2S, "\x0bMSH|^~\\&|" + std::string(Hl7Dissector::kMaxMessageBytes, 'x'));
+    EXPECT_EQ(f.anomalies["hl7.message_too_large"], 1);
+    EXPECT_FALSE(f.wants_data());
+  }
+  {
+    Feed f(hl7);
+    f.send(kC2S, "\x0bMSH|^~\\&|A|F|B|G|t||ADT^A01|C1|P|2.5\rPID|1||0101");
+    f.gap(kC2S);
+    f.send(kC2S, "701234\r\x1c\r" + mllp("MSH|^~\\&|A|F|B|G|t||ADT^A02|C2|P|2.5"));
+    f.close();
+    ASSERT_EQ(f.events.size(), 1u);  // the damaged message is gone, the next one stands
+    EXPECT_EQ(detail(f.events[0], "trigger"), "A02");
+    EXPECT_EQ(f.anomalies["hl7.gap"], 1);
+  }
 }
 
 }  // namespace
