@@ -3,6 +3,7 @@
 #include <array>
 #include <memory>
 
+#include "agent/dissect/dicom/dicom_dissector.h"
 #include "agent/dissect/hl7/hl7_dissector.h"
 #include "agent/dissect/http/http_dissector.h"
 #include "agent/dissect/ldap/ldap_dissector.h"
@@ -21,6 +22,11 @@ Result<void> add_clinical_dissectors(Registry& registry, const DissectorOptions&
   static constexpr std::array<std::uint16_t, 2> kHl7Ports = {2575, 6661};
   if (auto r =
           registry.add_stream(std::make_unique<Hl7Dissector>(options.pseudonymizer), kHl7Ports);
+      !r)
+    return r;
+  static constexpr std::array<std::uint16_t, 2> kDicomPorts = {104, 11112};
+  if (auto r =
+          registry.add_stream(std::make_unique<DicomDissector>(options.pseudonymizer), kDicomPorts);
       !r)
     return r;
   return {};

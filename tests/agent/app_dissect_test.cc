@@ -7,12 +7,14 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "agent/decode/json_lines.h"
 #include "agent/decode/pipeline.h"
 #include "agent/dissect/builtin.h"
+#include "agent/dissect/dicom/dicom_dissector.h"
 #include "agent/dissect/hl7/hl7_dissector.h"
 #include "agent/dissect/http/fhir.h"
 #include "agent/dissect/http/http_dissector.h"
@@ -543,6 +545,183 @@ TEST(Hl7, UnansweredJunkMalformedAndOversized) {
     EXPECT_EQ(detail(f.events[0], "trigger"), "A02");
     EXPECT_EQ(f.anomalies["hl7.gap"], 1);
   }
+}
+
+// ---- DICOM upper layer -----------------------------------------------------
+
+TEST(DicomCaptures, EchoAssociation) {
+  const CaptureRun run = run_capture("dicom/gen_echo_ward7_pacs_main.pcap");
+  const auto events = run.of("dicom");
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].action(), "associate");
+  EXPECT_EQ(events[0].outcome(), v1::OUTCOME_SUCCESS);
+  EXPECT_EQ(events[0].resource(), "PACS_MAIN");
+  EXPECT_EQ(detail(events[0], "calling_ae"), "WARD7_WS");
+  EXPECT_EQ(detail(events[0], "called_ae"), "PACS_MAIN");
+  EXPECT_EQ(events[0].principal(), "");
+  EXPECT_EQ(events[1].action(), "c-echo");
+  EXPECT_EQ(events[1].outcome(), v1::OUTCOME_SUCCESS);
+  EXPECT_EQ(detail(events[1], "sop_class"), "1.2.840.10008.1.1");
+  EXPECT_EQ(detail(events[1], "status"), "0x0000");
+  EXPECT_TRUE(run.stats.anomalies.empty());
+}
+
+TEST(DicomCaptures, StoreWithUserIdentityAndPatientId) {
+  const CaptureRun run = run_capture("dicom/gen_store_user_nurse_hansen.pcap");
+  const auto events = run.of("dicom");
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].action(), "associate");
+  EXPECT_EQ(events[0].principal(), "nurse.hansen");
+  EXPECT_EQ(detail(events[0], "user_identity_type"), "1");
+  const auto& e = events[1];
+  EXPECT_EQ(e.action(), "c-store");
+  EXPECT_EQ(e.principal(), "nurse.hansen");
+  EXPECT_EQ(e.resource(), "PACS_MAIN");
+  EXPECT_EQ(e.patient(), pseudonym(kCpr));
+  EXPECT_EQ(e.outcome(), v1::OUTCOME_SUCCESS);
+  EXPECT_EQ(detail(e, "sop_class"), "1.2.840.10008.5.1.4.1.1.7");
+  EXPECT_TRUE(run.stats.anomalies.empty());
+  expect_absent(run.sink.events, {kCpr, "Test^Patient", "19700101"});
+}
+
+// Little builders for PS3.8 PDUs and PS3.5 elements.
+std::string be16(std::uint16_t v) { return {char(v >> 8), char(v & 0xFF)}; }
+std::string be32(std::uint32_t v) { return be16(std::uint16_t(v >> 16)) + be16(std::uint16_t(v)); }
+std::string le16(std::uint16_t v) { return {char(v & 0xFF), char(v >> 8)}; }
+std::string le32(std::uint32_t v) { return le16(std::uint16_t(v)) + le16(std::uint16_t(v >> 16)); }
+std::string pdu(std::uint8_t type, const std::string& body) {
+  return std::string(1, char(type)) + '\0' + be32(std::uint32_t(body.size())) + body;
+}
+std::string item(std::uint8_t type, const std::string& body) {
+  return std::string(1, char(type)) + '\0' + be16(std::uint16_t(body.size())) + body;
+}
+std::string ae(std::string_view t) { return std::string(t) + std::string(16 - t.size(), ' '); }
+std::string associate_rq(std::string_view user_identity) {
+  return pdu(
+      1, be16(1) + be16(0) + ae("PACS") + ae("SCU") + std::string(32, '\0') +
+             item(0x10, "1.2.840.10008.3.1.1.1") +
+             item(0x20, std::string("\x01\0\0\0", 4) + item(0x30, "1.2.840.10008.5.1.4.1.2.1.1") +
+                            item(0x40, "1.2.840.10008.1.2")) +
+             item(0x50, item(0x51, be32(16384)) + item(0x58, std::string(user_identity))));
+}
+std::string associate_ac() {
+  return pdu(2, be16(1) + be16(0) + ae("PACS") + ae("SCU") + std::string(32, '\0') +
+                    item(0x21, std::string("\x01\0\0\0", 4) + item(0x40, "1.2.840.10008.1.2")));
+}
+std::string implicit_element(std::uint16_t g, std::uint16_t e, const std::string& v) {
+  return le16(g) + le16(e) + le32(std::uint32_t(v.size())) + v;
+}
+std::string command(std::uint16_t field, std::uint16_t id, std::optional<std::uint16_t> status,
+                    bool dataset) {
+  std::string body = implicit_element(0, 0x0002, std::string("1.2.840.10008.5.1.4.1.2.1.1\0", 28)) +
+                     implicit_element(0, 0x0100, le16(field));
+  body += implicit_element(0, status ? 0x0120 : 0x0110, le16(id));
+  body += implicit_element(0, 0x0800, le16(dataset ? 0x0000 : 0x0101));
+  if (status) body += implicit_element(0, 0x0900, le16(*status));
+  return implicit_element(0, 0x0000, le32(std::uint32_t(body.size()))) + body;
+}
+std::string pdata(bool is_command, const std::string& fragment) {
+  const std::string pdv = std::string(1, '\x01') + char(is_command ? 3 : 2) + fragment;
+  return pdu(4, be32(std::uint32_t(pdv.size())) + pdv);
+}
+
+TEST(Dicom, FindWithPasscodeIdentityImplicitVrAndPendingResponses) {
+  const DicomDissector dicom(test_key());
+  Feed f(dicom);
+  // User identity type 2: user name and passcode.
+  const std::string identity =
+      std::string("\x02\x00", 2) + be16(10) + "dr.nielsen" + be16(11) + "PASSCODE-99";
+  // Identifier: an undefined-length sequence before PatientID, then (0010,0020).
+  const std::string identifier =
+      implicit_element(0x0008, 0x0052, "PATIENT ") + le16(0x0008) + le16(0x1110) +
+      le32(0xFFFFFFFF) + le16(0xFFFE) + le16(0xE000) + le32(0xFFFFFFFF) +
+      implicit_element(0x0008, 0x1150, "1.2.3") + le16(0xFFFE) + le16(0xE00D) + le32(0) +
+      le16(0xFFFE) + le16(0xE0DD) + le32(0) + implicit_element(0x0010, 0x0010, "Test^P ") +
+      implicit_element(0x0010, 0x0020, "0101701234");
+  f.trickle(kC2S, associate_rq(identity));
+  f.send(kS2C, associate_ac());
+  f.trickle(kC2S, pdata(true, command(0x0020, 7, std::nullopt, true)) + pdata(false, identifier));
+  f.send(kS2C, pdata(true, command(0x8020, 7, 0xFF00, true)) + pdata(false, "x") +
+                   pdata(true, command(0x8020, 7, 0x0000, false)));
+  f.send(kC2S, pdu(5, std::string(4, '\0')));
+  f.close();
+  ASSERT_EQ(f.events.size(), 2u);
+  EXPECT_EQ(f.events[0].action(), "associate");
+  EXPECT_EQ(f.events[0].principal(), "dr.nielsen");
+  EXPECT_EQ(detail(f.events[0], "user_identity_type"), "2");
+  EXPECT_EQ(f.events[1].action(), "c-find");
+  EXPECT_EQ(f.events[1].patient(), pseudonym(kCpr));
+  EXPECT_EQ(f.events[1].code(), "0x0000");
+  EXPECT_EQ(f.events[1].outcome(), v1::OUTCOME_SUCCESS);
+  EXPECT_TRUE(f.anomalies.empty());
+  expect_absent(f.events, {kCpr, "PASSCODE-99", "Test^P"});
+}
+
+TEST(Dicom, RejectAbortKerberosIdentityAndFailures) {
+  const DicomDissector dicom(test_key());
+  {
+    Feed f(dicom);
+    const std::string kerberos = std::string("\x03\x01", 2) + be16(6) + "TICKET" + be16(0);
+    f.send(kC2S, associate_rq(kerberos));
+    f.send(kS2C,
+           pdu(3, std::string("\0\x01\x01\x07", 4)));  // rejected-permanent, called AE unknown
+    ASSERT_EQ(f.events.size(), 1u);
+    EXPECT_EQ(f.events[0].outcome(), v1::OUTCOME_FAILURE);
+    EXPECT_EQ(f.events[0].code(), "7");
+    EXPECT_EQ(detail(f.events[0], "reject_source"), "1");
+    EXPECT_EQ(detail(f.events[0], "user_identity_type"), "3");
+    EXPECT_EQ(f.events[0].principal(), "");
+    expect_absent(f.events, {"TICKET"});
+  }
+  {
+    Feed f(dicom);
+    f.send(kC2S, associate_rq(std::string("\x01\x00", 2) + be16(1) + "u" + be16(0)));
+    f.send(kS2C, associate_ac());
+    f.send(kC2S, pdata(true, command(0x0030, 1, std::nullopt, false)) +
+                     pdata(true, command(0x0030, 2, std::nullopt, false)));
+    f.send(kS2C,
+           pdata(true, command(0x8030, 1, 0xC000, false)) + pdu(7, std::string("\0\0\x02\x00", 4)));
+    f.close();
+    ASSERT_EQ(f.events.size(), 3u);
+    EXPECT_EQ(f.events[1].action(), "c-echo");
+    EXPECT_EQ(f.events[1].outcome(), v1::OUTCOME_FAILURE);
+    EXPECT_EQ(f.events[1].code(), "0xC000");
+    EXPECT_EQ(f.events[2].outcome(), v1::OUTCOME_UNKNOWN);  // aborted before its answer
+  }
+  {
+    Feed f(dicom);
+    f.send(kC2S, std::string("\x09\0\0\0\0\0", 6));
+    EXPECT_EQ(f.anomalies["dicom.unknown_pdu"], 1);
+    EXPECT_FALSE(f.wants_data());
+  }
+  {
+    Feed f(dicom);
+    f.send(kC2S, std::string("\x01\0", 2) + be32(DicomDissector::kMaxPduBytes + 1));
+    EXPECT_EQ(f.anomalies["dicom.pdu_too_large"], 1);
+  }
+  {
+    Feed f(dicom);
+    f.send(kC2S, associate_rq("")).send(kS2C, associate_ac());
+    f.send(kC2S, std::string("\x04\0", 2) + be32(DicomDissector::kMaxPduBytes + 10) + "abc");
+    f.send(kC2S, std::string(DicomDissector::kMaxPduBytes + 7, 'z'));  // the rest of it
+    f.send(kC2S, pdata(true, command(0x0030, 3, std::nullopt, false)));
+    f.send(kS2C, pdata(true, command(0x8030, 3, 0x0000, false)));
+    EXPECT_EQ(f.anomalies["dicom.pdu_skipped"], 1);
+    ASSERT_EQ(f.events.size(), 2u);
+    EXPECT_EQ(f.events[1].outcome(), v1::OUTCOME_SUCCESS);
+  }
+}
+
+TEST(Dicom, PatientIdInExplicitVrAndTruncatedDataSets) {
+  const std::string explicit_ds =
+      std::string("\x08\x00\x16\x00UI", 6) + le16(4) + std::string("1.2\0", 4) +
+      std::string("\x08\x00\x15\x11SQ\0\0", 8) + le32(0xFFFFFFFF) + le16(0xFFFE) + le16(0xE000) +
+      le32(0) + le16(0xFFFE) + le16(0xE0DD) + le32(0) + std::string("\x10\x00\x20\x00LO", 6) +
+      le16(10) + "2512489996";
+  EXPECT_EQ(find_patient_id(as_bytes(explicit_ds), true), "2512489996");
+  EXPECT_EQ(find_patient_id(as_bytes(explicit_ds.substr(0, explicit_ds.size() - 3)), true), "");
+  EXPECT_EQ(find_patient_id(as_bytes(std::string("\x10\x00\x30\x00DA", 6) + le16(0)), true), "");
+  EXPECT_EQ(find_patient_id(as_bytes(std::string(3, '\xff')), false), "");
 }
 
 }  // namespace
