@@ -3,7 +3,10 @@
 #include <array>
 #include <memory>
 
+#include "agent/dissect/db/mysql_dissector.h"
+#include "agent/dissect/db/postgres_dissector.h"
 #include "agent/dissect/dicom/dicom_dissector.h"
+#include "agent/dissect/ftp/ftp_dissector.h"
 #include "agent/dissect/hl7/hl7_dissector.h"
 #include "agent/dissect/http/http_dissector.h"
 #include "agent/dissect/ldap/ldap_dissector.h"
@@ -29,6 +32,13 @@ Result<void> add_clinical_dissectors(Registry& registry, const DissectorOptions&
           registry.add_stream(std::make_unique<DicomDissector>(options.pseudonymizer), kDicomPorts);
       !r)
     return r;
+  static constexpr std::array<std::uint16_t, 1> kPostgresPorts = {5432};
+  if (auto r = registry.add_stream(std::make_unique<PostgresDissector>(), kPostgresPorts); !r)
+    return r;
+  static constexpr std::array<std::uint16_t, 1> kMysqlPorts = {3306};
+  if (auto r = registry.add_stream(std::make_unique<MysqlDissector>(), kMysqlPorts); !r) return r;
+  static constexpr std::array<std::uint16_t, 1> kFtpPorts = {21};
+  if (auto r = registry.add_stream(std::make_unique<FtpDissector>(), kFtpPorts); !r) return r;
   return {};
 }
 
