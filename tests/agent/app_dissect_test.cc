@@ -14,7 +14,10 @@
 #include "agent/decode/json_lines.h"
 #include "agent/decode/pipeline.h"
 #include "agent/dissect/builtin.h"
+#include "agent/dissect/db/mysql_dissector.h"
+#include "agent/dissect/db/postgres_dissector.h"
 #include "agent/dissect/dicom/dicom_dissector.h"
+#include "agent/dissect/ftp/ftp_dissector.h"
 #include "agent/dissect/hl7/hl7_dissector.h"
 #include "agent/dissect/http/fhir.h"
 #include "agent/dissect/http/http_dissector.h"
@@ -722,6 +725,251 @@ TEST(Dicom, PatientIdInExplicitVrAndTruncatedDataSets) {
   EXPECT_EQ(find_patient_id(as_bytes(explicit_ds.substr(0, explicit_ds.size() - 3)), true), "");
   EXPECT_EQ(find_patient_id(as_bytes(std::string("\x10\x00\x30\x00DA", 6) + le16(0)), true), "");
   EXPECT_EQ(find_patient_id(as_bytes(std::string(3, '\xff')), false), "");
+}
+
+// ---- PostgreSQL ------------------------------------------------------------
+
+std::vector<std::pair<std::string, std::string>> outcomes(const std::vector<v1::AccessEvent>& ev) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& e : ev) {
+    const char* o = e.outcome() == v1::OUTCOME_SUCCESS   ? "success"
+                    : e.outcome() == v1::OUTCOME_FAILURE ? "failure"
+                                                         : "unknown";
+    out.emplace_back(e.action() + ":" + e.principal(), std::string(o) + ":" + e.code());
+  }
+  return out;
+}
+
+TEST(PostgresCaptures, LoginsFromTheCorpus) {
+  {
+    const auto ev = run_capture("postgresql/zeek_psql-login-fail.pcap").of("postgresql");
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0].principal(), "postgres");
+    EXPECT_EQ(ev[0].resource(), "postgres");
+    EXPECT_EQ(ev[0].outcome(), v1::OUTCOME_FAILURE);
+    EXPECT_EQ(ev[0].code(), "28P01");
+    EXPECT_EQ(detail(ev[0], "auth_method"), "sasl");
+    EXPECT_EQ(detail(ev[0], "sasl_mechanism"), "SCRAM-SHA-256");
+  }
+  {
+    const auto ev = run_capture("postgresql/zeek_psql-aws-ssl-disable.pcap").of("postgresql");
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0].principal(), "zeek");
+    EXPECT_EQ(ev[0].resource(), "zeek");
+    EXPECT_EQ(ev[0].outcome(), v1::OUTCOME_SUCCESS);
+    EXPECT_EQ(detail(ev[0], "auth_method"), "md5");
+  }
+  {
+    const auto ev = run_capture("postgresql/zeek_psql-select-now.pcap").of("postgresql");
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0].outcome(), v1::OUTCOME_SUCCESS);
+    EXPECT_EQ(detail(ev[0], "ssl_requested"), "refused");
+    EXPECT_EQ(detail(ev[0], "application_name"), "psql");
+  }
+  {
+    const auto ev = run_capture("postgresql/arkime_postgres-good.pcap").of("postgresql");
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0].principal(), "cooluser");
+    EXPECT_EQ(ev[0].resource(), "dbdbdbdb");
+    EXPECT_EQ(detail(ev[0], "application_name"), "pgAdmin III - Browser");
+    EXPECT_EQ(ev[0].outcome(), v1::OUTCOME_SUCCESS);
+  }
+}
+
+std::string pg_startup(std::string_view params) {
+  const std::string body = be32(196608) + std::string(params) + std::string(1, '\0');
+  return be32(std::uint32_t(body.size() + 4)) + body;
+}
+std::string pg_msg(char type, const std::string& body) {
+  return std::string(1, type) + be32(std::uint32_t(body.size() + 4)) + body;
+}
+
+TEST(Postgres, SslAcceptedStopsAndErrorsCarrySqlstate) {
+  const PostgresDissector pg;
+  {
+    Feed f(pg);
+    f.send(kC2S, be32(8) + be32(80877103)).send(kS2C, "S");
+    ASSERT_EQ(f.events.size(), 1u);
+    EXPECT_EQ(f.events[0].action(), "starttls");
+    EXPECT_FALSE(f.wants_data());
+  }
+  {
+    Feed f(pg);
+    using namespace std::string_literals;
+    f.trickle(kC2S, pg_startup("user\0nurse\0database\0ehr\0"s));
+    f.send(kS2C, pg_msg('R', be32(3)));
+    f.send(kC2S, pg_msg('p', "CLEARTEXT-PW\0"s));
+    f.send(kS2C, pg_msg('E', "SFATAL\0C28000\0Mno pg_hba.conf entry\0\0"s));
+    ASSERT_EQ(f.events.size(), 1u);
+    EXPECT_EQ(f.events[0].principal(), "nurse");
+    EXPECT_EQ(f.events[0].resource(), "ehr");
+    EXPECT_EQ(f.events[0].code(), "28000");
+    EXPECT_EQ(detail(f.events[0], "auth_method"), "cleartext");
+    EXPECT_EQ(f.events[0].outcome(), v1::OUTCOME_FAILURE);
+    expect_absent(f.events, {"CLEARTEXT-PW"});
+  }
+  {
+    Feed f(pg);
+    using namespace std::string_literals;
+    f.send(kC2S, pg_startup("user\0u\0"s)).send(kS2C, pg_msg('R', be32(0)));
+    f.close();  // Ok seen, ReadyForQuery not: still a success
+    ASSERT_EQ(f.events.size(), 1u);
+    EXPECT_EQ(f.events[0].outcome(), v1::OUTCOME_SUCCESS);
+    EXPECT_EQ(f.events[0].resource(), "u");
+    EXPECT_EQ(detail(f.events[0], "auth_method"), "trust");
+  }
+  {
+    Feed f(pg);
+    f.send(kC2S, be32(100000) + be32(196608));
+    EXPECT_EQ(f.anomalies["postgresql.message_too_large"], 1);
+    EXPECT_FALSE(f.wants_data());
+  }
+}
+
+// ---- MySQL -----------------------------------------------------------------
+
+TEST(MysqlCaptures, LoginsFromTheCorpus) {
+  {
+    const auto ev = run_capture("mysql/zeek_auth.pcap").of("mysql");
+    std::vector<std::pair<std::string, std::string>> logins;
+    for (const auto& o : outcomes(ev))
+      if (o.first.rfind("login:", 0) == 0) logins.push_back(o);
+    const std::vector<std::pair<std::string, std::string>> expected = {
+        {"login:root_nope", "failure:1045"}, {"login:root_nope", "failure:1045"},
+        {"login:root_nope", "failure:1045"}, {"login:root_nope", "failure:1045"},
+        {"login:root_nope", "failure:1045"}, {"login:root", "failure:1045"},
+        {"login:root", "failure:1045"},      {"login:root", "failure:1045"},
+        {"login:root", "failure:1045"},      {"login:root", "success:"}};
+    EXPECT_EQ(logins, expected);
+    // Three more connections were refused before any greeting (host not allowed).
+    EXPECT_EQ(ev.size(), 13u);
+  }
+  {
+    const auto ev = run_capture("mysql/zeek_caching_sha2_password.pcap").of("mysql");
+    ASSERT_EQ(ev.size(), 3u);
+    EXPECT_EQ(ev[0].outcome(), v1::OUTCOME_FAILURE);
+    EXPECT_EQ(ev[1].outcome(), v1::OUTCOME_SUCCESS);
+    EXPECT_EQ(ev[2].outcome(), v1::OUTCOME_SUCCESS);
+    EXPECT_EQ(ev[2].principal(), "root");
+    EXPECT_EQ(detail(ev[2], "auth_plugin"), "caching_sha2_password");
+  }
+  {
+    const auto ev = run_capture("mysql/zeek_change-user-error.pcap").of("mysql");
+    EXPECT_EQ(outcomes(ev),
+              (std::vector<std::pair<std::string, std::string>>{
+                  {"login:root", "success:"}, {"change_user:root2", "failure:1045"}}));
+  }
+  {
+    const auto ev = run_capture("mysql/arkime_mysql-allow.pcap").of("mysql");
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0].principal(), "user10");
+    EXPECT_EQ(ev[0].outcome(), v1::OUTCOME_SUCCESS);
+    EXPECT_EQ(detail(ev[0], "server_version"), "5.5.35-0ubuntu0.12.04.2");
+  }
+}
+
+std::string my_packet(std::uint8_t seq, const std::string& body) {
+  const auto n = std::uint32_t(body.size());
+  return std::string{char(n & 0xFF), char((n >> 8) & 0xFF), char(n >> 16), char(seq)} + body;
+}
+std::string my_greeting() {
+  using namespace std::string_literals;
+  return my_packet(0, "\x0a"s + "8.0.1\0"s + le32(7) + "abcdefgh" + "\0"s + le16(0xF7FF) + "\x21"s +
+                          le16(2) + le16(0x81FF) + "\x15"s + std::string(10, '\0') +
+                          "ijklmnopqrst\0"s + "caching_sha2_password\0"s);
+}
+
+TEST(Mysql, HandshakeResponseAuthSwitchAndSslRequest) {
+  using namespace std::string_literals;
+  const MysqlDissector my;
+  {
+    Feed f(my);
+    f.send(kS2C, my_greeting());
+    const std::uint32_t caps = 0x0200 | 0x8000 | 0x0008 | 0x80000;
+    f.trickle(kC2S, my_packet(1, le32(caps) + le32(1 << 24) + "\x21"s + std::string(23, '\0') +
+                                     "clinician\0"s + "\x04SCRM"s + "ehr\0"s +
+                                     "caching_sha2_password\0"s));
+    f.send(kS2C, my_packet(2, "\xfe"s + "mysql_native_password\0"s + "0123456789abcdefghij\0"s));
+    f.send(kC2S, my_packet(3, "SECRETSCRAMBLE12345"));
+    f.send(kS2C, my_packet(4, "\xff"s + le16(1045) + "#28000Access denied"));
+    ASSERT_EQ(f.events.size(), 1u);
+    EXPECT_EQ(f.events[0].principal(), "clinician");
+    EXPECT_EQ(f.events[0].resource(), "ehr");
+    EXPECT_EQ(f.events[0].code(), "1045");
+    EXPECT_EQ(detail(f.events[0], "auth_plugin"), "mysql_native_password");
+    EXPECT_EQ(detail(f.events[0], "server_version"), "8.0.1");
+    expect_absent(f.events, {"SCRM", "SECRETSCRAMBLE"});
+  }
+  {
+    Feed f(my);
+    f.send(kS2C, my_greeting());
+    f.send(kC2S,
+           my_packet(1, le32(0x0200 | 0x0800) + le32(1 << 24) + "\x21"s + std::string(23, '\0')));
+    ASSERT_EQ(f.events.size(), 1u);
+    EXPECT_EQ(f.events[0].action(), "starttls");
+    EXPECT_FALSE(f.wants_data());
+  }
+  {
+    Feed f(my);
+    f.send(kS2C, my_greeting());
+    // A huge packet is skipped without buffering; the session goes on.
+    f.send(kS2C, "\xff\xff\x01\x01" + std::string(1000, 'x'));
+    f.send(kS2C, std::string(0x1ffff - 1000, 'y'));
+    f.send(kC2S, my_packet(1, le32(0x0200 | 0x8000) + le32(1 << 24) + "\x21"s +
+                                  std::string(23, '\0') + "u\0"s + "\0"s));
+    f.send(kS2C, my_packet(2, "\x00\x00\x00\x02\x00\x00\x00"s));
+    ASSERT_EQ(f.events.size(), 1u);
+    EXPECT_EQ(f.events[0].outcome(), v1::OUTCOME_SUCCESS);
+    EXPECT_EQ(f.anomalies["mysql.packet_too_large"], 1);
+  }
+}
+
+// ---- FTP -------------------------------------------------------------------
+
+TEST(FtpCaptures, LoginsFromTheCorpus) {
+  using Pairs = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(outcomes(run_capture("ftp/zeek_ftp-password-pass-command.pcap").of("ftp")),
+            (Pairs{{"login:Admin", "failure:530"}}));
+  EXPECT_EQ(outcomes(run_capture("ftp/zeek_ipv4.pcap").of("ftp")),
+            (Pairs{{"login:anonymous", "success:230"}}));
+  const CaptureRun arkime = run_capture("ftp/arkime_ftp.pcap");
+  EXPECT_EQ(outcomes(arkime.of("ftp")), (Pairs{{"login:anonymous", "success:230"}}));
+  expect_absent(arkime.sink.events, {"ftp@example.com"});
+  expect_absent(run_capture("ftp/zeek_ftp-password-pass-command.pcap").sink.events, {"qwerty"});
+}
+
+TEST(Ftp, MultilineRepliesRetriesAndAuthTls) {
+  const FtpDissector ftp;
+  {
+    Feed f(ftp);
+    f.send(kS2C, "220-Welcome\r\n220 ready\r\n");
+    f.trickle(kC2S, "USER alice\r\nPASS s3cret!\r\n");
+    f.send(kS2C, "331 Password required\r\n530-Login\r\n not accepted\r\n530 incorrect\r\n");
+    f.send(kC2S, "USER bob\r\n").send(kS2C, "230 No password needed\r\n");
+    f.send(kC2S, "USER carol\r\nPASS x\r\n");
+    f.close();
+    EXPECT_EQ(outcomes(f.events),
+              (std::vector<std::pair<std::string, std::string>>{{"login:alice", "failure:530"},
+                                                                {"login:bob", "success:230"},
+                                                                {"login:carol", "unknown:"}}));
+    expect_absent(f.events, {"s3cret"});
+  }
+  {
+    Feed f(ftp);
+    f.send(kC2S, "AUTH TLS\r\n").send(kS2C, "234 Go ahead\r\n");
+    ASSERT_EQ(f.events.size(), 1u);
+    EXPECT_EQ(f.events[0].action(), "starttls");
+    EXPECT_FALSE(f.wants_data());
+  }
+  {
+    Feed f(ftp);
+    f.send(kC2S, std::string(FtpDissector::kMaxLineBytes + 1, 'A'));
+    f.send(kC2S, "AAA\r\nUSER dave\r\n").send(kS2C, "garbage\r\n230 ok\r\n");
+    EXPECT_EQ(f.anomalies["ftp.line_too_long"], 1);
+    EXPECT_EQ(f.anomalies["ftp.malformed_reply"], 1);
+    ASSERT_EQ(f.events.size(), 1u);
+    EXPECT_EQ(f.events[0].principal(), "dave");
+  }
 }
 
 }  // namespace
