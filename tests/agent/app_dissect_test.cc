@@ -5,12 +5,15 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "agent/config.h"
 #include "agent/decode/json_lines.h"
 #include "agent/decode/pipeline.h"
 #include "agent/dissect/builtin.h"
@@ -111,6 +114,41 @@ class Feed final : public SessionOutput {
 };
 
 // ---- Plumbing --------------------------------------------------------------
+
+TEST(PseudonymKey, MustExistAndHoldAtLeastSixteenBytes) {
+  const std::string dir = ::testing::TempDir();
+  const std::string short_key = dir + "/vagt_short.key";
+  const std::string good_key = dir + "/vagt_good.key";
+  std::ofstream(short_key) << "0123456789";
+  std::ofstream(good_key) << "0123456789abcdef";
+  auto missing = load_pseudonym_key(dir + "/vagt_missing.key");
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("vagt_missing.key"), std::string::npos);
+  auto too_short = load_pseudonym_key(short_key);
+  ASSERT_FALSE(too_short);
+  EXPECT_NE(too_short.error().message.find("at least 16"), std::string::npos);
+  auto good = load_pseudonym_key(good_key);
+  ASSERT_TRUE(good);
+  EXPECT_EQ(*good, "0123456789abcdef");
+  std::remove(short_key.c_str());
+  std::remove(good_key.c_str());
+}
+
+TEST(DissectorOptions, WithoutPseudonymizerNoPatientIsSet) {
+  const CaptureRun run = [] {
+    CaptureRun r;
+    Registry registry;
+    EXPECT_TRUE(register_builtin_dissectors(registry));
+    auto stats =
+        decode::process_capture_file(kData + "hl7/gen_adt_a01_admit.pcap", registry, r.sink);
+    EXPECT_TRUE(stats);
+    return r;
+  }();
+  ASSERT_EQ(run.sink.events.size(), 1u);
+  EXPECT_EQ(run.sink.events[0].patient(), "");
+  EXPECT_EQ(run.sink.events[0].principal(), "nurse.hansen");
+  expect_absent(run.sink.events, {kCpr});
+}
 
 TEST(PatientIds, PseudonymsAndCprShapedNumbers) {
   const PatientIds ids(test_key());
