@@ -10,6 +10,7 @@
 #include "agent/dissect/hl7/hl7_dissector.h"
 #include "agent/dissect/http/http_dissector.h"
 #include "agent/dissect/ldap/ldap_dissector.h"
+#include "agent/dissect/smb/smb_dissector.h"
 
 namespace vagt::agent::dissect {
 namespace {
@@ -39,6 +40,8 @@ Result<void> add_clinical_dissectors(Registry& registry, const DissectorOptions&
   if (auto r = registry.add_stream(std::make_unique<MysqlDissector>(), kMysqlPorts); !r) return r;
   static constexpr std::array<std::uint16_t, 1> kFtpPorts = {21};
   if (auto r = registry.add_stream(std::make_unique<FtpDissector>(), kFtpPorts); !r) return r;
+  static constexpr std::array<std::uint16_t, 2> kSmbPorts = {445, 139};
+  if (auto r = registry.add_stream(std::make_unique<SmbDissector>(), kSmbPorts); !r) return r;
   return {};
 }
 

@@ -25,6 +25,7 @@
 #include "agent/dissect/http/fhir.h"
 #include "agent/dissect/http/http_dissector.h"
 #include "agent/dissect/patient.h"
+#include "agent/dissect/smb/smb_dissector.h"
 #include "agent/dissect/text.h"
 #include "common/crypto.h"
 
@@ -1007,6 +1008,55 @@ TEST(Ftp, MultilineRepliesRetriesAndAuthTls) {
     EXPECT_EQ(f.anomalies["ftp.malformed_reply"], 1);
     ASSERT_EQ(f.events.size(), 1u);
     EXPECT_EQ(f.events[0].principal(), "dave");
+  }
+}
+
+// ---- SMB session setup -----------------------------------------------------
+
+TEST(SmbCaptures, NtlmSessionSetupsFromTheCorpus) {
+  using Pairs = std::vector<std::pair<std::string, std::string>>;
+  const auto win10 = run_capture("smb/arkime_wireshark-smb-on-windows10.pcap").of("smb");
+  EXPECT_EQ(outcomes(win10), (Pairs{{"session_setup:", "success:0x00000000"},
+                                    {"session_setup:user", "failure:0xC000006D"},
+                                    {"session_setup:user", "failure:0xC000006D"},
+                                    {"session_setup:user", "failure:0xC000006D"},
+                                    {"session_setup:user", "failure:0xC000006D"},
+                                    {"session_setup:Tim Tester", "failure:0xC000006D"},
+                                    {"session_setup:Willi Wireshark", "success:0x00000000"}}));
+  ASSERT_EQ(win10.size(), 7u);
+  EXPECT_EQ(detail(win10[0], "ntlm_anonymous"), "true");
+  EXPECT_EQ(detail(win10[0], "dialect"), "smb1");
+  EXPECT_EQ(win10[6].realm(), "DESKTOP-2AEFM7G");
+  EXPECT_EQ(detail(win10[6], "dialect"), "smb2");
+
+  const auto smb3 = run_capture("smb/zeek_smb3.pcap").of("smb");
+  EXPECT_EQ(outcomes(smb3), (Pairs{{"session_setup:administrator", "success:0x00000000"}}));
+  EXPECT_EQ(smb3[0].realm(), "SUSE");
+
+  const auto torture = run_capture("smb/arkime_smbtorture-ntlmssp.pcap").of("smb");
+  EXPECT_EQ(outcomes(torture), (Pairs{{"session_setup:administrator", "success:0x00000000"}}));
+  EXPECT_EQ(torture[0].realm(), "VNET3");
+  EXPECT_EQ(detail(torture[0], "ntlm_workstation"), "BLU");
+}
+
+TEST(Smb, FramingErrorsAndOversizedMessages) {
+  const SmbDissector smb;
+  {
+    Feed f(smb);
+    f.send(kC2S, "\x42garbage");
+    EXPECT_EQ(f.anomalies["smb.malformed_framing"], 1);
+    EXPECT_FALSE(f.wants_data());
+  }
+  {
+    Feed f(smb);
+    // A 100 kB message (file data) is passed over; a keepalive is ignored.
+    f.send(kC2S, std::string("\x00\x01\x86\xa0", 4) + std::string(50000, 'd'));
+    f.send(kC2S, std::string(50000, 'd'));
+    f.send(kC2S, std::string("\x85\x00\x00\x00", 4));
+    EXPECT_TRUE(f.wants_data());
+    EXPECT_TRUE(f.anomalies.empty());
+    f.gap(kC2S);
+    EXPECT_EQ(f.anomalies["smb.gap"], 1);
   }
 }
 
