@@ -5,6 +5,7 @@
 
 #include "agent/dissect/db/mysql_dissector.h"
 #include "agent/dissect/db/postgres_dissector.h"
+#include "agent/dissect/db/tds_dissector.h"
 #include "agent/dissect/dicom/dicom_dissector.h"
 #include "agent/dissect/ftp/ftp_dissector.h"
 #include "agent/dissect/hl7/hl7_dissector.h"
@@ -42,6 +43,8 @@ Result<void> add_clinical_dissectors(Registry& registry, const DissectorOptions&
   if (auto r = registry.add_stream(std::make_unique<FtpDissector>(), kFtpPorts); !r) return r;
   static constexpr std::array<std::uint16_t, 2> kSmbPorts = {445, 139};
   if (auto r = registry.add_stream(std::make_unique<SmbDissector>(), kSmbPorts); !r) return r;
+  static constexpr std::array<std::uint16_t, 1> kTdsPorts = {1433};
+  if (auto r = registry.add_stream(std::make_unique<TdsDissector>(), kTdsPorts); !r) return r;
   return {};
 }
 

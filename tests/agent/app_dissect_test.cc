@@ -19,6 +19,7 @@
 #include "agent/dissect/builtin.h"
 #include "agent/dissect/db/mysql_dissector.h"
 #include "agent/dissect/db/postgres_dissector.h"
+#include "agent/dissect/db/tds_dissector.h"
 #include "agent/dissect/dicom/dicom_dissector.h"
 #include "agent/dissect/ftp/ftp_dissector.h"
 #include "agent/dissect/hl7/hl7_dissector.h"
@@ -1057,6 +1058,74 @@ TEST(Smb, FramingErrorsAndOversizedMessages) {
     EXPECT_TRUE(f.anomalies.empty());
     f.gap(kC2S);
     EXPECT_EQ(f.anomalies["smb.gap"], 1);
+  }
+}
+
+// ---- TDS (MS SQL) ----------------------------------------------------------
+
+TEST(TdsCaptures, Login7WithLoginAck) {
+  const CaptureRun run = run_capture("tds/arkime_tds7.pcap");
+  const auto ev = run.of("tds");
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].principal(), "testuser");
+  EXPECT_EQ(ev[0].outcome(), v1::OUTCOME_SUCCESS);
+  EXPECT_EQ(detail(ev[0], "auth"), "sql");
+  EXPECT_EQ(ev[0].dst().port(), 1433u);
+}
+
+std::string utf16(std::string_view s) {
+  std::string out;
+  for (char c : s) out += std::string{c, '\0'};
+  return out;
+}
+std::string tds_packet(std::uint8_t type, const std::string& payload) {
+  return std::string{char(type), '\x01'} + be16(std::uint16_t(payload.size() + 8)) +
+         std::string(4, '\0') + payload;
+}
+std::string login7(std::string_view user, std::string_view password, std::string_view db) {
+  std::string fixed(94, '\0');
+  std::string data;
+  auto put = [&](std::size_t at, std::string_view text) {
+    const std::size_t offset = 94 + data.size();
+    fixed[at] = char(offset & 0xFF);
+    fixed[at + 1] = char(offset >> 8);
+    fixed[at + 2] = char(text.size());
+    data += utf16(text);
+  };
+  put(36, "WS1");
+  put(40, user);
+  put(44, password);  // real clients obfuscate it; never read either way
+  put(48, "app");
+  put(68, db);
+  const std::string body = fixed + data;
+  std::string out = body;
+  const auto n = std::uint32_t(body.size());
+  out.replace(0, 4, le32(n));
+  return out;
+}
+
+TEST(Tds, LoginErrorAndEncryptedLogin) {
+  const TdsDissector tds;
+  {
+    Feed f(tds);
+    f.trickle(kC2S, tds_packet(0x10, login7("sa", "TOPSECRET", "ehr")));
+    f.send(kS2C, tds_packet(0x04, std::string("\xaa", 1) + le16(8) + le32(18456) +
+                                      std::string("\x01\x0e", 2) + "\xfd" + std::string(12, '\0')));
+    ASSERT_EQ(f.events.size(), 1u);
+    EXPECT_EQ(f.events[0].principal(), "sa");
+    EXPECT_EQ(f.events[0].resource(), "ehr");
+    EXPECT_EQ(f.events[0].outcome(), v1::OUTCOME_FAILURE);
+    EXPECT_EQ(f.events[0].code(), "18456");
+    EXPECT_EQ(detail(f.events[0], "client_host"), "WS1");
+    expect_absent(f.events, {utf16("TOPSECRET"), "TOPSECRET"});
+  }
+  {
+    Feed f(tds);
+    f.send(kC2S, std::string("\x16\x03\x01\x00\x05hello", 10));
+    EXPECT_EQ(f.anomalies["tds.encrypted_login"], 1);
+    EXPECT_FALSE(f.wants_data());
+    f.close();
+    EXPECT_TRUE(f.events.empty());
   }
 }
 
