@@ -28,6 +28,7 @@
 #include "agent/dissect/patient.h"
 #include "agent/dissect/smb/smb_dissector.h"
 #include "agent/dissect/text.h"
+#include "agent/dissect/tls/tls_dissector.h"
 #include "common/crypto.h"
 
 namespace vagt::agent::dissect {
@@ -1126,6 +1127,66 @@ TEST(Tds, LoginErrorAndEncryptedLogin) {
     EXPECT_FALSE(f.wants_data());
     f.close();
     EXPECT_TRUE(f.events.empty());
+  }
+}
+
+// ---- TLS -------------------------------------------------------------------
+
+TEST(TlsCaptures, SniCertificatesAndClientCertificatePrincipal) {
+  {
+    const auto ev = run_capture("tls/zeek_client-certificate.pcap").of("tls");
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0].resource(), "certauth.idrix.fr");
+    EXPECT_EQ(ev[0].principal(), "johanna@corelight.com");
+    EXPECT_EQ(ev[0].outcome(), v1::OUTCOME_SUCCESS);
+    EXPECT_EQ(detail(ev[0], "version"), "TLSv1.2");
+    EXPECT_NE(detail(ev[0], "client_cert_issuer").find("Actalis Client Authentication CA G3"),
+              std::string::npos);
+    EXPECT_EQ(detail(ev[0], "server_cert_issuer"), "/C=US/O=Let's Encrypt/CN=R3");
+  }
+  {
+    const auto ev = run_capture("tls/zeek_tls1.2.pcap").of("tls");
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0].resource(), "");
+    EXPECT_EQ(ev[0].principal(), "");
+    EXPECT_EQ(detail(ev[0], "cipher_suite"), "0x0004");  // TLS_RSA_WITH_RC4_128_MD5
+    EXPECT_NE(detail(ev[0], "server_cert_subject").find("CN=*.taleo.net"), std::string::npos);
+  }
+  {
+    const auto ev = run_capture("tls/arkime_ssl-selfsign.pcap").of("tls");  // port 4443: sniffed
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0].principal(), "MO");
+    EXPECT_EQ(detail(ev[0], "version"), "SSLv3");
+    EXPECT_EQ(detail(ev[0], "server_cert_subject"), "/CN=molochftw");
+  }
+}
+
+TEST(Tls, FatalAlertAndMalformedRecords) {
+  const TlsDissector tls;
+  // ClientHello: TLS 1.2, no extensions.
+  const std::string hello_body = be16(0x0303) + std::string(32, 'r') + std::string(1, '\0') +
+                                 be16(2) + be16(0x002F) + std::string("\x01\x00", 2);
+  const std::string hello = std::string(1, '\x01') + std::string(1, '\0') +
+                            be16(std::uint16_t(hello_body.size())) + hello_body;
+  const std::string record =
+      std::string("\x16\x03\x01", 3) + be16(std::uint16_t(hello.size())) + hello;
+  ASSERT_TRUE(tls.sniff(as_bytes(record)));
+  {
+    Feed f(tls);
+    f.trickle(kC2S, record);
+    f.send(kS2C, std::string("\x15\x03\x03\x00\x02\x02\x28", 7));  // fatal handshake_failure
+    ASSERT_EQ(f.events.size(), 1u);
+    EXPECT_EQ(f.events[0].outcome(), v1::OUTCOME_FAILURE);
+    EXPECT_EQ(f.events[0].code(), "40");
+    EXPECT_EQ(detail(f.events[0], "client_version"), "TLSv1.2");
+    EXPECT_FALSE(f.wants_data());
+  }
+  {
+    Feed f(tls);
+    f.send(kC2S, record).send(kS2C, "HTTP/1.1 400 Bad Request\r\n");
+    EXPECT_EQ(f.anomalies["tls.malformed_record"], 1);
+    ASSERT_EQ(f.events.size(), 1u);
+    EXPECT_EQ(f.events[0].outcome(), v1::OUTCOME_UNKNOWN);
   }
 }
 
