@@ -12,6 +12,7 @@
 #include "agent/dissect/http/http_dissector.h"
 #include "agent/dissect/ldap/ldap_dissector.h"
 #include "agent/dissect/smb/smb_dissector.h"
+#include "agent/dissect/ssh/ssh_dissector.h"
 #include "agent/dissect/tls/tls_dissector.h"
 
 namespace vagt::agent::dissect {
@@ -48,6 +49,8 @@ Result<void> add_clinical_dissectors(Registry& registry, const DissectorOptions&
   if (auto r = registry.add_stream(std::make_unique<TdsDissector>(), kTdsPorts); !r) return r;
   static constexpr std::array<std::uint16_t, 3> kTlsPorts = {443, 636, 8443};
   if (auto r = registry.add_stream(std::make_unique<TlsDissector>(), kTlsPorts); !r) return r;
+  static constexpr std::array<std::uint16_t, 1> kSshPorts = {22};
+  if (auto r = registry.add_stream(std::make_unique<SshDissector>(), kSshPorts); !r) return r;
   return {};
 }
 

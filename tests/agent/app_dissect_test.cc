@@ -27,6 +27,7 @@
 #include "agent/dissect/http/http_dissector.h"
 #include "agent/dissect/patient.h"
 #include "agent/dissect/smb/smb_dissector.h"
+#include "agent/dissect/ssh/ssh_dissector.h"
 #include "agent/dissect/text.h"
 #include "agent/dissect/tls/tls_dissector.h"
 #include "common/crypto.h"
@@ -1187,6 +1188,42 @@ TEST(Tls, FatalAlertAndMalformedRecords) {
     EXPECT_EQ(f.anomalies["tls.malformed_record"], 1);
     ASSERT_EQ(f.events.size(), 1u);
     EXPECT_EQ(f.events[0].outcome(), v1::OUTCOME_UNKNOWN);
+  }
+}
+
+// ---- SSH -------------------------------------------------------------------
+
+TEST(SshCaptures, VersionStrings) {
+  const auto one = run_capture("ssh/arkime_ssh2.pcap").of("ssh");
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(detail(one[0], "client_version"), "SSH-2.0-OpenSSH_5.3");
+  EXPECT_EQ(detail(one[0], "server_version"), "SSH-1.99-OpenSSH_3.9p1");
+  EXPECT_EQ(one[0].outcome(), v1::OUTCOME_UNKNOWN);
+  const auto kex = run_capture("ssh/zeek_ssh_kex_curve25519.pcap").of("ssh");
+  ASSERT_EQ(kex.size(), 1u);
+  EXPECT_EQ(detail(kex[0], "client_version"), "SSH-2.0-OpenSSH_7.4");
+  EXPECT_EQ(detail(kex[0], "server_version"), "SSH-2.0-OpenSSH_7.5");
+  EXPECT_EQ(run_capture("ssh/zeek_sshguess.pcap").of("ssh").size(), 11u);
+}
+
+TEST(Ssh, PreambleSplitLinesAndGarbage) {
+  const SshDissector ssh;
+  {
+    Feed f(ssh);
+    f.send(kS2C, "Welcome\r\nSSH-2.0-srv");
+    f.trickle(kC2S, "SSH-2.0-cli\r\n");
+    EXPECT_TRUE(f.events.empty());
+    f.send(kS2C, "\r\n\x00\x00\x01");
+    ASSERT_EQ(f.events.size(), 1u);
+    EXPECT_EQ(detail(f.events[0], "server_version"), "SSH-2.0-srv");
+    EXPECT_EQ(detail(f.events[0], "client_version"), "SSH-2.0-cli");
+    EXPECT_FALSE(f.wants_data());
+  }
+  {
+    Feed f(ssh);
+    f.send(kC2S, std::string(300, 'x'));
+    EXPECT_EQ(f.anomalies["ssh.malformed_identification"], 1);
+    EXPECT_TRUE(f.events.empty());
   }
 }
 
