@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/dissect/framer.h"
 #include "agent/dissect/text.h"
 
 namespace vagt::agent::dissect {
@@ -64,10 +65,6 @@ class MysqlSession final : public StreamSession {
   bool wants_data() const override { return !stopped_; }
 
  private:
-  struct Side {
-    std::vector<std::uint8_t> buf;
-    std::uint64_t skip = 0;
-  };
   void client_packet(std::uint8_t seq, ByteView p, std::uint64_t time_ns);
   void server_packet(ByteView p, std::uint64_t time_ns);
   void emit(std::optional<bool> success, std::optional<std::uint16_t> error);
@@ -77,7 +74,8 @@ class MysqlSession final : public StreamSession {
   }
 
   SessionOutput& out_;
-  Side side_[2];
+  LengthFramer framer_[2] = {{4, MysqlDissector::kMaxPacketBytes},
+                             {4, MysqlDissector::kMaxPacketBytes}};
   bool stopped_ = false;
   State state_ = State::kGreeting;
   std::uint32_t server_caps_ = 0;
@@ -90,42 +88,28 @@ class MysqlSession final : public StreamSession {
 
 void MysqlSession::on_data(Direction direction, ByteView data, std::uint64_t time_ns) {
   if (stopped_ || data.empty()) return;
-  Side& side = side_[static_cast<std::size_t>(direction)];
-  if (side.skip > 0) {
-    const std::uint64_t n = std::min<std::uint64_t>(side.skip, data.size());
-    side.skip -= n;
-    data = data.subspan(static_cast<std::size_t>(n));
-    if (data.empty()) return;
-  }
-  side.buf.insert(side.buf.end(), data.begin(), data.end());
-  std::size_t pos = 0;
-  while (!stopped_ && side.buf.size() - pos >= 4) {
-    ByteReader h(ByteView(side.buf).subspan(pos, 4));
-    const std::uint32_t length = h.u8() | (h.u8() << 8) | (h.u8() << 16);
-    const std::uint8_t seq = h.u8();
-    if (length > MysqlDissector::kMaxPacketBytes) {
-      // Result rows and blobs: nothing to learn, pass over without buffering.
-      if (state_ != State::kCommand) out_.anomaly("mysql.packet_too_large");
-      const std::size_t have = side.buf.size() - pos - 4;
-      side.skip = length > have ? length - have : 0;
-      pos = std::min(side.buf.size(), pos + 4 + length);
-      continue;
-    }
-    if (side.buf.size() - pos - 4 < length) break;
-    const ByteView packet = ByteView(side.buf).subspan(pos + 4, length);
+  LengthFramer& framer = framer_[static_cast<std::size_t>(direction)];
+  // payload_length (3 bytes LE), sequence_id.
+  auto length_of = [](ByteView h) -> std::optional<std::uint64_t> {
+    return h[0] | (h[1] << 8) | (h[2] << 16);
+  };
+  auto oversize = [&](ByteView, std::uint64_t) {
+    // Result rows and blobs: nothing to learn, passed over without buffering.
+    if (state_ != State::kCommand) out_.anomaly("mysql.packet_too_large");
+    return true;
+  };
+  framer.feed(data, length_of, oversize, [&](ByteView h, ByteView packet) {
     if (direction == Direction::kClientToServer) {
-      client_packet(seq, packet, time_ns);
+      client_packet(h[3], packet, time_ns);
     } else {
       server_packet(packet, time_ns);
     }
-    pos += 4 + length;
-  }
+    return !stopped_;
+  });
   if (stopped_) {
-    side_[0].buf = {};
-    side_[1].buf = {};
-    return;
+    framer_[0].clear();
+    framer_[1].clear();
   }
-  side.buf.erase(side.buf.begin(), side.buf.begin() + static_cast<std::ptrdiff_t>(pos));
 }
 
 void MysqlSession::server_packet(ByteView p, std::uint64_t time_ns) {

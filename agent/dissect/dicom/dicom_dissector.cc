@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "agent/dissect/framer.h"
 #include "agent/dissect/text.h"
 
 namespace vagt::agent::dissect {
@@ -172,9 +173,8 @@ class DicomSession final : public StreamSession {
 
  private:
   struct Side {
-    std::vector<std::uint8_t> buf;
-    std::uint64_t skip = 0;             // bytes of an oversized P-DATA-TF still to pass over
-    std::vector<std::uint8_t> command;  // command fragments so far
+    LengthFramer framer{6, DicomDissector::kMaxPduBytes};
+    std::vector<std::uint8_t> command;                              // command fragments so far
     std::optional<std::pair<int, std::uint16_t>> awaiting_dataset;  // (dir, message id)
   };
 
@@ -214,44 +214,31 @@ class DicomSession final : public StreamSession {
 void DicomSession::on_data(Direction direction, ByteView data, std::uint64_t time_ns) {
   if (stopped_ || data.empty()) return;
   Side& side = side_[static_cast<std::size_t>(direction)];
-  if (side.skip > 0) {
-    const std::uint64_t n = std::min<std::uint64_t>(side.skip, data.size());
-    side.skip -= n;
-    data = data.subspan(static_cast<std::size_t>(n));
-    if (data.empty()) return;
-  }
-  side.buf.insert(side.buf.end(), data.begin(), data.end());
-  std::size_t pos = 0;
-  while (!stopped_ && side.buf.size() - pos >= 6) {
-    ByteReader h(ByteView(side.buf).subspan(pos, 6));
-    const std::uint8_t type = h.u8();
-    h.skip(1);
-    const std::uint32_t length = h.u32be();
-    if (type < kAssociateRq || type > kAbort) {
+  // PDU header: type, reserved, 4-byte big-endian length.
+  auto length_of = [&](ByteView h) -> std::optional<std::uint64_t> {
+    if (h[0] < kAssociateRq || h[0] > kAbort) {
       stop("dicom.unknown_pdu");
-      break;
+      return std::nullopt;
     }
-    if (length > DicomDissector::kMaxPduBytes) {
-      if (type != kPData) {
-        stop("dicom.pdu_too_large");
-        break;
-      }
-      out_.anomaly("dicom.pdu_skipped");
-      const std::size_t have = side.buf.size() - pos - 6;
-      side.skip = length - have;
-      pos = side.buf.size();
-      break;
+    return (std::uint64_t{h[2]} << 24) | (std::uint64_t{h[3]} << 16) | (std::uint64_t{h[4]} << 8) |
+           h[5];
+  };
+  auto oversize = [&](ByteView h, std::uint64_t) {
+    if (h[0] != kPData) {
+      stop("dicom.pdu_too_large");
+      return false;
     }
-    if (side.buf.size() - pos - 6 < length) break;
-    on_pdu(direction, type, ByteView(side.buf).subspan(pos + 6, length), time_ns);
-    pos += 6 + length;
-  }
+    out_.anomaly("dicom.pdu_skipped");
+    return true;
+  };
+  side.framer.feed(data, length_of, oversize, [&](ByteView h, ByteView body) {
+    on_pdu(direction, h[0], body, time_ns);
+    return !stopped_;
+  });
   if (stopped_) {
-    side_[0].buf = {};
-    side_[1].buf = {};
-    return;
+    side_[0].framer.clear();
+    side_[1].framer.clear();
   }
-  side.buf.erase(side.buf.begin(), side.buf.begin() + static_cast<std::ptrdiff_t>(pos));
 }
 
 void DicomSession::on_pdu(Direction direction, std::uint8_t type, ByteView body,
@@ -585,7 +572,7 @@ void DicomSession::on_gap(Direction direction, std::uint64_t /*length*/, std::ui
 }
 
 void DicomSession::on_close(std::uint64_t /*time_ns*/) {
-  if (!stopped_ && (!side_[0].buf.empty() || !side_[1].buf.empty()))
+  if (!stopped_ && (!side_[0].framer.empty() || !side_[1].framer.empty()))
     out_.anomaly("dicom.truncated_pdu");
   if (association_open_) emit_association(std::nullopt, std::nullopt, {});
   for (const auto& [key, req] : pending_) emit_request(req, std::nullopt);

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/dissect/framer.h"
 #include "agent/dissect/ntlmssp/ntlmssp.h"
 
 namespace vagt::agent::dissect {
@@ -45,10 +46,6 @@ class SmbSession final : public StreamSession {
   bool wants_data() const override { return !stopped_; }
 
  private:
-  struct Side {
-    std::vector<std::uint8_t> buf;
-    std::uint64_t skip = 0;
-  };
   void on_message(Direction direction, ByteView msg, std::uint64_t time_ns);
   void on_request(std::uint64_t key, ByteView blob, std::string dialect, std::uint64_t time_ns);
   void on_response(std::uint64_t key, std::uint32_t status);
@@ -59,52 +56,36 @@ class SmbSession final : public StreamSession {
   }
 
   SessionOutput& out_;
-  Side side_[2];
+  LengthFramer framer_[2] = {{4, SmbDissector::kMaxMessageBytes},
+                             {4, SmbDissector::kMaxMessageBytes}};
   bool stopped_ = false;
   std::map<std::uint64_t, Pending> pending_;
 };
 
 void SmbSession::on_data(Direction direction, ByteView data, std::uint64_t time_ns) {
   if (stopped_ || data.empty()) return;
-  Side& side = side_[static_cast<std::size_t>(direction)];
-  if (side.skip > 0) {
-    const std::uint64_t n = std::min<std::uint64_t>(side.skip, data.size());
-    side.skip -= n;
-    data = data.subspan(static_cast<std::size_t>(n));
-    if (data.empty()) return;
-  }
-  side.buf.insert(side.buf.end(), data.begin(), data.end());
-  std::size_t pos = 0;
-  while (!stopped_ && side.buf.size() - pos >= 4) {
-    ByteReader h(ByteView(side.buf).subspan(pos, 4));
-    const std::uint8_t type = h.u8();
-    const std::uint32_t length = (std::uint32_t{h.u8()} << 16) | h.u16be();
-    if (type != kNetbiosSessionMessage) {
-      // Session request / keepalive (NetBIOS on 139): no SMB inside.
-      if (type != 0x81 && type != 0x82 && type != 0x85) {
-        out_.anomaly("smb.malformed_framing");
-        stopped_ = true;
-        break;
-      }
+  LengthFramer& framer = framer_[static_cast<std::size_t>(direction)];
+  // NetBIOS session service header (RFC 1002 4.3.1): type, 3-byte length
+  // (direct TCP on 445 uses the same header with type 0).
+  auto length_of = [&](ByteView h) -> std::optional<std::uint64_t> {
+    // Session request/response, keepalive (port 139) carry no SMB.
+    if (h[0] != kNetbiosSessionMessage && h[0] != 0x81 && h[0] != 0x82 && h[0] != 0x85) {
+      out_.anomaly("smb.malformed_framing");
+      stopped_ = true;
+      return std::nullopt;
     }
-    if (length > SmbDissector::kMaxMessageBytes) {
-      const std::size_t have = side.buf.size() - pos - 4;
-      side.skip = length > have ? length - have : 0;
-      pos = std::min(side.buf.size(), pos + 4 + length);
-      continue;
-    }
-    if (side.buf.size() - pos - 4 < length) break;
-    if (type == kNetbiosSessionMessage)
-      on_message(direction, ByteView(side.buf).subspan(pos + 4, length), time_ns);
-    pos += 4 + length;
-  }
+    return (std::uint64_t{h[1]} << 16) | (std::uint64_t{h[2]} << 8) | h[3];
+  };
+  auto oversize = [](ByteView, std::uint64_t) { return true; };  // file data: passed over
+  framer.feed(data, length_of, oversize, [&](ByteView h, ByteView message) {
+    if (h[0] == kNetbiosSessionMessage) on_message(direction, message, time_ns);
+    return !stopped_;
+  });
   if (stopped_) {
-    side_[0].buf = {};
-    side_[1].buf = {};
+    framer_[0].clear();
+    framer_[1].clear();
     flush();
-    return;
   }
-  side.buf.erase(side.buf.begin(), side.buf.begin() + static_cast<std::ptrdiff_t>(pos));
 }
 
 void SmbSession::on_message(Direction direction, ByteView msg, std::uint64_t time_ns) {
