@@ -833,7 +833,14 @@ TEST(Postgres, SslAcceptedStopsAndErrorsCarrySqlstate) {
     f.send(kC2S, be32(8) + be32(80877103)).send(kS2C, "S");
     ASSERT_EQ(f.events.size(), 1u);
     EXPECT_EQ(f.events[0].action(), "starttls");
+    EXPECT_EQ(detail(f.events[0], "encryption"), "tls");
     EXPECT_FALSE(f.wants_data());
+  }
+  {
+    Feed f(pg);
+    f.send(kC2S, be32(8) + be32(80877104)).send(kS2C, "G");
+    ASSERT_EQ(f.events.size(), 1u);
+    EXPECT_EQ(detail(f.events[0], "encryption"), "gss");
   }
   {
     Feed f(pg);

@@ -81,13 +81,14 @@ void PostgresSession::on_data(Direction direction, ByteView data, std::uint64_t 
     const ByteView rest = ByteView(buf).subspan(pos);
     if (!client && awaiting_ssl_answer_) {
       awaiting_ssl_answer_ = false;
-      if (rest[0] == 'S') {
-        ssl_ = "accepted";
+      if (rest[0] == 'S' || rest[0] == 'G') {
+        // TLS ('S') or GSSAPI encryption ('G') from here on.
         v1::AccessEvent event;
         event.set_time_ns(time_ns_);
         event.set_protocol("postgresql");
         event.set_action("starttls");
         event.set_outcome(v1::OUTCOME_SUCCESS);
+        (*event.mutable_detail())["encryption"] = rest[0] == 'S' ? "tls" : "gss";
         out_.emit(std::move(event));
         stopped_ = true;
         break;
@@ -138,7 +139,6 @@ void PostgresSession::client_message(ByteView body, std::uint64_t time_ns) {
   time_ns_ = time_ns;
   if (code == kSslRequest || code == kGssEncRequest) {
     awaiting_ssl_answer_ = true;
-    if (code == kGssEncRequest) ssl_ = "gssenc";
     return;
   }
   if (code == kCancelRequest) {

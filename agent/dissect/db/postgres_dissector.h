@@ -11,7 +11,8 @@
 //    SCRAM-SHA-256, gss, sspi). AuthenticationOk then ReadyForQuery is
 //    success; an ErrorResponse is failure with code = SQLSTATE (28P01 bad
 //    password, 28000 no such role / no pg_hba entry, 3D000 no database).
-//  - "starttls": an SSLRequest the server accepts ('S'); the stream is TLS
+//  - "starttls": an SSLRequest the server accepts ('S'), or a GSSENCRequest
+//    it accepts ('G'); detail encryption = tls | gss. The stream is encrypted
 //    from there and parsing stops. A refused one ('N') is noted in the login
 //    event as ssl_requested=refused.
 // After the login event the session parses nothing more. Passwords, SASL

@@ -481,8 +481,9 @@ void HttpSession::on_request(const HeaderBlock& block, std::uint64_t time_ns, Si
       req.patient = req.fhir->id == "[patient]" ? std::string() : req.fhir->id;
       // The path without the clear id.
       std::string p(path);
-      const std::size_t at = p.find("/" + clear);
-      if (at != std::string::npos) p.replace(at + 1, clear.size(), req.fhir->id);
+      const std::string segment = "Patient/" + clear;
+      const std::size_t at = p.find(segment);
+      if (at != std::string::npos) p.replace(at + 8, clear.size(), req.fhir->id);
       req.path = sanitize_utf8(as_bytes(patients_.redact_cpr_like(p)));
     }
   }
