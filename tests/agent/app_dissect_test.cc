@@ -765,7 +765,12 @@ TEST(Dicom, PatientIdInExplicitVrAndTruncatedDataSets) {
       le16(10) + "2512489996";
   EXPECT_EQ(find_patient_id(as_bytes(explicit_ds), true), "2512489996");
   EXPECT_EQ(find_patient_id(as_bytes(explicit_ds.substr(0, explicit_ds.size() - 3)), true), "");
-  EXPECT_EQ(find_patient_id(as_bytes(std::string("\x10\x00\x30\x00DA", 6) + le16(0)), true), "");
+  EXPECT_EQ(find_patient_id(as_bytes(std::string("\x10\x00\x30\x00"
+                                                 "DA",
+                                                 6) +
+                                     le16(0)),
+                            true),
+            "");
   EXPECT_EQ(find_patient_id(as_bytes(std::string(3, '\xff')), false), "");
 }
 
