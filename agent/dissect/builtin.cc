@@ -19,7 +19,7 @@ namespace vagt::agent::dissect {
 namespace {
 
 // The application dissectors of issue 3 (HTTP/FHIR, HL7, DICOM, databases,
-// FTP), in sniffing order.
+// FTP, SMB, TLS, SSH), in sniffing order.
 Result<void> add_clinical_dissectors(Registry& registry, const DissectorOptions& options) {
   static constexpr std::array<std::uint16_t, 4> kHttpPorts = {80, 8080, 8000, 8008};
   if (auto r =
