@@ -1,5 +1,6 @@
 #include "agent/config.h"
 
+#include "common/crypto.h"
 #include "common/yaml_util.h"
 
 namespace vagt::agent {
@@ -104,6 +105,20 @@ Result<AgentConfig> load_agent_config(const std::string& path) {
     if (root["capture"]) c.capture = capture::parse_capture_config(path, root["capture"]);
     return c;
   });
+}
+
+Result<std::string> load_pseudonym_key(const std::string& path) {
+  auto key = crypto::read_file(path, 4096);
+  if (!key) {
+    return fail(key.error().code, "pseudonym_key: " + key.error().message);
+  }
+  if (key->size() < kMinPseudonymKeyBytes) {
+    return fail(ErrorCode::kInvalidArgument,
+                "pseudonym_key " + path + " holds " + std::to_string(key->size()) +
+                    " bytes; at least " + std::to_string(kMinPseudonymKeyBytes) +
+                    " are required (e.g. head -c 32 /dev/urandom > " + path + ")");
+  }
+  return key;
 }
 
 }  // namespace vagt::agent

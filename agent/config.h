@@ -32,4 +32,10 @@ struct AgentConfig {
 
 Result<AgentConfig> load_agent_config(const std::string& path);
 
+// The pseudonym key (raw bytes of the file named by `pseudonym_key`). The
+// file must exist and hold at least kMinPseudonymKeyBytes (and at most 4 KiB);
+// anything else is an error saying which.
+inline constexpr std::size_t kMinPseudonymKeyBytes = 16;
+Result<std::string> load_pseudonym_key(const std::string& path);
+
 }  // namespace vagt::agent

@@ -1,7 +1,7 @@
 // vagt-agent: captures authentication and access events, signs them and
 // forwards them to the collector over mutual TLS 1.3.
 //
-//   vagt-agent decode FILE...             events in captures as JSON lines
+//   vagt-agent decode [--pseudonym-key F] FILE...   events in captures as JSON lines
 //   vagt-agent decode --interface IF [--filter BPF] [--duration S]
 //                                         events from live capture as JSON lines
 //   vagt-agent --config F run FILE...     captures -> signed batches -> spool -> collector
@@ -13,6 +13,7 @@
 #include <atomic>
 #include <functional>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -46,10 +47,11 @@ void log_stats(const LoggerPtr& log, const std::string& file,
 // Runs every file through the pipeline into `sink`; false when any failed.
 // `totals` (optional) accumulates packets and flows for heartbeats.
 bool process_files(const std::vector<std::string>& files, agent::decode::EventSink& sink,
-                   const LoggerPtr& log, std::atomic<std::uint64_t>* packets = nullptr,
+                   const agent::dissect::DissectorOptions& options, const LoggerPtr& log,
+                   std::atomic<std::uint64_t>* packets = nullptr,
                    std::atomic<std::uint64_t>* flows = nullptr) {
   agent::dissect::Registry registry;
-  if (auto r = agent::dissect::register_builtin_dissectors(registry); !r) {
+  if (auto r = agent::dissect::register_builtin_dissectors(registry, options); !r) {
     log->critical("dissectors: {}", r.error().describe());
     return false;
   }
@@ -68,10 +70,36 @@ bool process_files(const std::vector<std::string>& files, agent::decode::EventSi
   return ok;
 }
 
-int decode(const std::vector<std::string>& files) {
+// Dissector options for `decode`: the pseudonym key from the file given, else
+// 32 random bytes for this run only (pseudonyms then compare within one run).
+std::optional<agent::dissect::DissectorOptions> decode_options(const std::string& key_file,
+                                                               const LoggerPtr& log) {
+  std::string key;
+  if (!key_file.empty()) {
+    auto loaded = agent::load_pseudonym_key(key_file);
+    if (!loaded) {
+      log->critical("{}", loaded.error().message);
+      return std::nullopt;
+    }
+    key = std::move(*loaded);
+  } else {
+    key.assign(32, '\0');
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(key.data()), 32) != 1) {
+      log->critical("no randomness for the per-run pseudonym key");
+      return std::nullopt;
+    }
+  }
+  agent::dissect::DissectorOptions options;
+  options.pseudonymizer = std::make_shared<const crypto::Pseudonymizer>(std::move(key));
+  return options;
+}
+
+int decode(const std::vector<std::string>& files, const std::string& key_file) {
   auto log = make_logger("decode", "warn");
+  auto options = decode_options(key_file, log);
+  if (!options) return 2;
   agent::decode::JsonLinesWriter writer(std::cout);
-  const bool ok = process_files(files, writer, log);
+  const bool ok = process_files(files, writer, *options, log);
   std::cout.flush();
   return ok ? 0 : 1;
 }
@@ -172,10 +200,13 @@ struct RunOptions {
 };
 
 // Live capture to JSON lines until --duration passes or SIGINT/SIGTERM.
-int decode_live(const agent::capture::CaptureConfig& capture, std::uint32_t duration_s) {
+int decode_live(const agent::capture::CaptureConfig& capture, std::uint32_t duration_s,
+                const std::string& key_file) {
   auto log = make_logger("capture", "warn");
+  auto options = decode_options(key_file, log);
+  if (!options) return 2;
   agent::dissect::Registry registry;
-  if (auto r = agent::dissect::register_builtin_dissectors(registry); !r) {
+  if (auto r = agent::dissect::register_builtin_dissectors(registry, *options); !r) {
     log->critical("dissectors: {}", r.error().describe());
     return 1;
   }
@@ -227,6 +258,13 @@ int run(const std::string& config_path, const RunOptions& opts) {
     log->critical("{}", identity.error().message);
     return 2;
   }
+  auto pseudonym_key = agent::load_pseudonym_key(config->pseudonym_key_file);
+  if (!pseudonym_key) {
+    log->critical("{}", pseudonym_key.error().message);
+    return 2;
+  }
+  agent::dissect::DissectorOptions options;
+  options.pseudonymizer = std::make_shared<const crypto::Pseudonymizer>(std::move(*pseudonym_key));
   if (auto r = agent::drop_privileges(config->user); !r) {
     log->critical("privileges: {}", r.error().message);
     return 2;
@@ -259,7 +297,7 @@ int run(const std::string& config_path, const RunOptions& opts) {
   std::atomic<bool> files_ok{true};
   std::atomic<std::uint64_t> packets{0}, flows{0};
   std::thread producer([&] {
-    files_ok = process_files(opts.files, batcher, log, &packets, &flows);
+    files_ok = process_files(opts.files, batcher, options, log, &packets, &flows);
     if (opts.synthetic) synthetic_events(opts.synthetic, batcher);
     log->info("agent {}: {} events from {} capture file(s)", agent_id, batcher.counters().events,
               opts.files.size());
@@ -392,6 +430,10 @@ int main(int argc, char** argv) {
   auto* decode_cmd = app.add_subcommand(
       "decode", "print the events found in capture files as JSON lines (no key, no collector)");
   decode_cmd->add_option("files", decode_files, "pcap or pcapng files");
+  std::string decode_key_file;
+  decode_cmd->add_option("--pseudonym-key", decode_key_file,
+                         "patient pseudonym key file (default: a random key for this run, so "
+                         "pseudonyms compare only within one run)");
   agent::capture::CaptureConfig live_capture;
   live_capture.health_interval_s = 60;
   std::uint32_t live_duration_s = 0;
@@ -414,13 +456,13 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     if (*decode_cmd && !live_capture.interfaces.empty()) {
-      return decode_live(live_capture, live_duration_s);
+      return decode_live(live_capture, live_duration_s, decode_key_file);
     }
     if (*decode_cmd && decode_files.empty()) {
       std::cerr << "vagt-agent decode: give capture files or --interface\n";
       return 1;
     }
-    if (*decode_cmd) return decode(decode_files);
+    if (*decode_cmd) return decode(decode_files, decode_key_file);
     if (check_only) return check_config(config_path);
     if (!*run_cmd) {
       std::cerr << app.help();

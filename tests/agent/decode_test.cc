@@ -308,9 +308,9 @@ TEST_F(PipelineTest, OversizedBerLengthOnLdapPort) {
 TEST_F(PipelineTest, UnknownPortIsSniffedOrIgnored) {
   client(1, tb::simple_bind(1, "cn=gc", "pw"), 3268);
   server(1, tb::bind_response(1, 0), 3268);
-  // Not LDAP on another unregistered port: ignored.
-  packet(tb::eth_tcp(Tcp{
-      .sport = 50001, .dport = 8080, .seq = 1, .payload = tb::bytes_of("GET / HTTP/1.1\r\n\r\n")}));
+  // Nothing any dissector knows, on another unregistered port: ignored.
+  packet(tb::eth_tcp(
+      Tcp{.sport = 50001, .dport = 9999, .seq = 1, .payload = tb::bytes_of("xyzzy plugh\r\n")}));
   pipeline.finish();
   ASSERT_EQ(sink.events.size(), 1u);
   EXPECT_EQ(sink.events[0].principal(), "cn=gc");
