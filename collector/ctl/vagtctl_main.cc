@@ -90,6 +90,22 @@ std::unique_ptr<vagt::collector::SqliteStore> open_store(const std::string& path
   return std::move(*store);
 }
 
+// Opens the store read-only, runs `query` on it and prints `render(rows)`;
+// the exit code (1 when the store or the query fails, or output fails).
+template <typename Query, typename Render>
+int query_and_render(const std::string& db, Query&& query, Render&& render) {
+  auto store = open_store(db);
+  if (!store) return 1;
+  auto rows = query(*store);
+  if (!rows) {
+    std::cerr << "vagtctl: " << rows.error().message << "\n";
+    return 1;
+  }
+  std::cout << render(*rows);
+  std::cout.flush();
+  return std::cout ? 0 : 1;
+}
+
 // vagtctl policy check FILES... | test DIR | explain --policy FILE EVENT.json
 struct PolicyCmd {
   CLI::App* check = nullptr;
@@ -334,29 +350,24 @@ int main(int argc, char** argv) {
       return run_enroll(agents_db, agent_id, agent_cert, agent_fp);
     }
     if (revoke->parsed()) return run_revoke(agents_db, agent_id, revoke_reason);
-    if (list->parsed()) {
-      auto store = open_store(agents_db);
-      if (!store) return 1;
-      auto rows = store->enrolments();
-      if (!rows) {
-        std::cerr << "vagtctl: " << rows.error().message << "\n";
-        return 1;
-      }
-      std::cout << vagt::collector::ctl::render_enrolments(*rows, agents_format);
-    } else if (agents_status->parsed()) {
-      auto store = open_store(agents_db);
-      if (!store) return 1;
-      auto rows = store->heartbeats();
-      if (!rows) {
-        std::cerr << "vagtctl: " << rows.error().message << "\n";
-        return 1;
-      }
+    if (list->parsed())
+      return query_and_render(
+          agents_db, [](auto& store) { return store.enrolments(); },
+          [&](const auto& rows) {
+            return vagt::collector::ctl::render_enrolments(rows, agents_format);
+          });
+    if (agents_status->parsed()) {
       const auto now =
           static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                          std::chrono::system_clock::now().time_since_epoch())
                                          .count());
-      std::cout << vagt::collector::ctl::render_agent_status(*rows, now, agents_format);
-    } else if (events->parsed()) {
+      return query_and_render(
+          agents_db, [](auto& store) { return store.heartbeats(); },
+          [&](const auto& rows) {
+            return vagt::collector::ctl::render_agent_status(rows, now, agents_format);
+          });
+    }
+    if (events->parsed()) {
       vagt::collector::EventFilter f;
       if (!times(ev_opts, f.since_ns, f.until_ns)) return 2;
       f.agent_id = ev_opts.agent;
@@ -364,15 +375,13 @@ int main(int argc, char** argv) {
       f.protocol = protocol;
       f.system = system;
       f.limit = ev_opts.limit;
-      auto store = open_store(ev_opts.db);
-      if (!store) return 1;
-      auto rows = store->events(f);
-      if (!rows) {
-        std::cerr << "vagtctl: " << rows.error().message << "\n";
-        return 1;
-      }
-      std::cout << vagt::collector::ctl::render_events(*rows, format_of(ev_opts));
-    } else if (breaches->parsed()) {
+      return query_and_render(
+          ev_opts.db, [&](auto& store) { return store.events(f); },
+          [&](const auto& rows) {
+            return vagt::collector::ctl::render_events(rows, format_of(ev_opts));
+          });
+    }
+    if (breaches->parsed()) {
       vagt::collector::BreachFilter f;
       if (!times(br_opts, f.since_ns, f.until_ns)) return 2;
       f.agent_id = br_opts.agent;
@@ -380,14 +389,11 @@ int main(int argc, char** argv) {
       f.kind = kind;
       f.rule_id = rule;
       f.limit = br_opts.limit;
-      auto store = open_store(br_opts.db);
-      if (!store) return 1;
-      auto rows = store->breaches(f);
-      if (!rows) {
-        std::cerr << "vagtctl: " << rows.error().message << "\n";
-        return 1;
-      }
-      std::cout << vagt::collector::ctl::render_breaches(*rows, format_of(br_opts));
+      return query_and_render(
+          br_opts.db, [&](auto& store) { return store.breaches(f); },
+          [&](const auto& rows) {
+            return vagt::collector::ctl::render_breaches(rows, format_of(br_opts));
+          });
     }
     std::cout.flush();
     return std::cout ? 0 : 1;
